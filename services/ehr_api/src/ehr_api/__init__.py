@@ -1,0 +1,1 @@
+"""The EHR platform service (skeleton until the platform-core issue)."""

@@ -1,0 +1,1 @@
+"""The worker process that drains the queue (skeleton until the ingestion issue)."""
