@@ -15,7 +15,7 @@ from ._segment import Segment, Value
 __all__ = ["Message", "parse"]
 
 _STRIP_LEADING = "\ufeff\x0b \t\r\n"
-_STRIP_TRAILING = "\x1c \t\r\n"
+_STRIP_TRAILING = "\x1c\r\n"
 
 # HL7 table 0354: trigger events whose message structure is not TYPE_TRIGGER.
 _STRUCTURES = {
@@ -46,7 +46,7 @@ def _normalise(text: str) -> str:
     if "\n" in text:
         text = text.replace("\r\n", "\r").replace("\n", "\r")
     text = text.lstrip(_STRIP_LEADING).rstrip(_STRIP_TRAILING)
-    if "\r\r" in text or "\r " in text:
+    if "\r\r" in text or "\r " in text or "\r\t" in text or text[-1:] in (" ", "\t"):
         text = "\r".join(line for line in text.split("\r") if line.strip())
     return text + "\r"
 
