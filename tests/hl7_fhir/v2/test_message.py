@@ -175,3 +175,22 @@ def test_plain_concatenation_splits() -> None:
     assert [m.control_id for m in v2.parse_batch(data)] == ["CTRL1", "CTRL2"]
     with pytest.raises(ParseError):
         v2.parse_batch(b"junk\rMSH|^~\\&|||||||ADT^A01|1|P|2.5\r")
+
+
+def test_text_that_does_not_fit_the_declared_charset_is_relabelled() -> None:
+    msg = v2.new_message("ADT^A08", version="2.3", charset="8859/1")
+    msg["PID-5"] = ("Łukasz",)
+    again = v2.parse(msg.encode())
+    assert again["PID-5"] == "Łukasz"
+    assert again.declared_charset == "UNICODE UTF-8"
+    assert not again.charset_fallback
+
+
+def test_setting_msh18_changes_the_encoding() -> None:
+    msg = v2.new_message("ADT^A08", version="2.5")
+    msg["MSH-18"] = "8859/1"
+    msg["PID-5"] = ("Zoë",)
+    data = msg.encode()
+    assert "Zoë".encode("latin-1") in data
+    again = v2.parse(data)
+    assert again["PID-5"] == "Zoë" and again.charset == "latin-1"

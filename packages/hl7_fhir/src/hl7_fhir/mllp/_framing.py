@@ -123,12 +123,19 @@ class FrameDecoder:
         return self._state != _IDLE
 
     @property
+    def discarding(self) -> bool:
+        """True while dropping the rest of an oversized frame."""
+        return self._state == _DISCARDING
+
+    @property
     def buffered(self) -> int:
         """Bytes held for an unfinished frame."""
         return len(self._buffer)
 
     def take_junk(self) -> bytes:
         """Return and forget the bytes seen outside any frame since the last call."""
+        if not self._junk:
+            return b""
         junk = bytes(self._junk)
         self._junk.clear()
         return junk
@@ -144,6 +151,7 @@ class FrameDecoder:
         self._buffer.clear()
         self._state = _IDLE
         self._scanned = 1
+        self._pending_cr = False
         return rest
 
     def feed(self, data: bytes) -> list[bytes]:

@@ -14,25 +14,38 @@ from ._builder import new_message
 from ._charset import python_codec
 from ._datetime import HL7DateTime, Precision, format_datetime, parse_datetime
 from ._encoding import DEFAULT_ENCODING, Encoding, escape, unescape
-from ._message import Message, parse
+from ._generate import MESSAGE_KINDS, generate, generate_many
+from ._message import Message, parse, standard_structure
 from ._path import Path, parse_path
+from ._reference import FieldDef, SegmentDef, field_definition, long_name, segment_definition
 from ._segment import Field, Repetition, Segment
+from ._validate import Problem, Severity, ValidationReport, validate
 
 __all__ = [
     "DEFAULT_ENCODING",
     "ERROR_CODES",
+    "MESSAGE_KINDS",
     "Encoding",
     "ErrorDetail",
     "Field",
+    "FieldDef",
     "HL7DateTime",
     "Message",
     "Path",
     "Precision",
+    "Problem",
     "Repetition",
     "Segment",
+    "SegmentDef",
+    "Severity",
+    "ValidationReport",
     "build_ack",
     "escape",
+    "field_definition",
     "format_datetime",
+    "generate",
+    "generate_many",
+    "long_name",
     "new_control_id",
     "new_message",
     "parse",
@@ -41,6 +54,9 @@ __all__ = [
     "parse_path",
     "peek_control_id",
     "python_codec",
+    "segment_definition",
     "split_messages",
+    "standard_structure",
     "unescape",
+    "validate",
 ]

@@ -12,7 +12,7 @@ from ._encoding import Encoding
 from ._path import parse_path
 from ._segment import Segment, Value
 
-__all__ = ["Message", "parse"]
+__all__ = ["Message", "parse", "standard_structure"]
 
 _STRIP_LEADING = "\ufeff\x0b \t\r\n"
 _STRIP_TRAILING = "\x1c\r\n"
@@ -34,6 +34,15 @@ _STRUCTURES = {
     "MDM^T02": "MDM_T02",
     "VXU^V04": "VXU_V04",
 }
+
+
+def standard_structure(message_type: str, trigger_event: str) -> str | None:
+    """The message structure HL7 table 0354 gives an event, when it is not TYPE_TRIGGER.
+
+    >>> standard_structure("ADT", "A08")
+    'ADT_A01'
+    """
+    return _STRUCTURES.get(f"{message_type}^{trigger_event}")
 
 
 @lru_cache(maxsize=64)
@@ -62,10 +71,11 @@ class Message:
 
     __slots__ = (
         "_by_name",
+        "_decoded",
         "_header",
+        "_seg_charset",
         "_segments",
         "_text",
-        "charset",
         "charset_fallback",
         "encoding",
     )
@@ -83,7 +93,11 @@ class Message:
         self._segments: list[Segment] | None = None
         self._by_name: dict[str, list[Segment]] | None = None
         self._header: Segment | None = None
-        self.charset = charset or python_codec(self._raw_header_field(18)) or "utf-8"
+        declared = self._raw_header_field(18)
+        # The codec the bytes were really decoded with wins while MSH-18 is unchanged,
+        # so re-encoding an unedited message gives back the bytes it came from.
+        self._decoded = (declared, charset) if charset else None
+        self._seg_charset = charset or python_codec(declared) or "utf-8"
         self.charset_fallback = charset_fallback
 
     def _raw_header_field(self, field: int) -> str:
@@ -97,7 +111,7 @@ class Message:
     def _all(self) -> list[Segment]:
         segments = self._segments
         if segments is None:
-            enc, charset = self.encoding, self.charset
+            enc, charset = self.encoding, self._seg_charset
             lines = self._text.split("\r")
             lines.pop()  # the text always ends with a terminator
             header = self._header or Segment(lines[0], enc, charset)
@@ -120,7 +134,9 @@ class Message:
         if self._segments is not None:
             return self._segments[0]
         if self._header is None:
-            self._header = Segment(self._text[: self._text.find("\r")], self.encoding, self.charset)
+            self._header = Segment(
+                self._text[: self._text.find("\r")], self.encoding, self._seg_charset
+            )
         return self._header
 
     def segments(self, name: str | None = None) -> list[Segment]:
@@ -145,7 +161,7 @@ class Message:
         name = name.upper()
         if len(name) != 3 or not name.isalnum() or name == "MSH":
             raise PathError(f"not a segment name that can be added: {name!r}")
-        segment = Segment.new(name, self.encoding, self.charset)
+        segment = Segment.new(name, self.encoding, self._seg_charset)
         segments = self._all()
         if position is None:
             segments.append(segment)
@@ -231,8 +247,8 @@ class Message:
         sent = self.header.get(9, 1, 3)
         if sent:
             return sent
-        key = f"{self.message_type}^{self.trigger_event}"
-        return _STRUCTURES.get(key, key.replace("^", "_") if self.trigger_event else key[:-1])
+        kind, event = self.message_type, self.trigger_event
+        return standard_structure(kind, event) or (f"{kind}_{event}" if event else kind)
 
     @property
     def control_id(self) -> str:
@@ -318,13 +334,30 @@ class Message:
     def __str__(self) -> str:
         return self.to_er7()
 
+    @property
+    def charset(self) -> str:
+        """The Python codec for this message's bytes: MSH-18's, else UTF-8.
+
+        For a message parsed from bytes it is the codec actually used to decode them
+        (which differs from MSH-18 when the sender declared the wrong charset).
+        """
+        declared = self.declared_charset
+        if self._decoded is not None and self._decoded[0] == declared:
+            return self._decoded[1]
+        return python_codec(declared) or "utf-8"
+
     def encode(self) -> bytes:
-        """ER7 bytes in the message's charset (UTF-8 if the text does not fit it)."""
+        """ER7 bytes in the message's charset.
+
+        Text that the declared charset cannot represent is never sent mislabelled: MSH-18
+        is rewritten to ``UNICODE UTF-8`` and the message is encoded as UTF-8.
+        """
         text = self.to_er7()
         try:
             return text.encode(self.charset)
         except UnicodeEncodeError:
-            return text.encode("utf-8")
+            self["MSH-18"] = "UNICODE UTF-8"
+            return self.to_er7().encode("utf-8")
 
     def __bytes__(self) -> bytes:
         return self.encode()

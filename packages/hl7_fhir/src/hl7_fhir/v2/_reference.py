@@ -23,7 +23,7 @@ datatype ``WD``, are ``withdrawn``).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache, lru_cache
 from types import ModuleType
 from typing import Any, Literal
 
@@ -100,7 +100,7 @@ def reference_version(version: str) -> str:
     return older[-1] if older else SUPPORTED_VERSIONS[0]
 
 
-@lru_cache(maxsize=None)
+@cache
 def _library(version: str) -> ModuleType:
     import hl7apy  # deferred: keeps `import hl7_fhir.v2` free of hl7apy
 
@@ -109,8 +109,11 @@ def _library(version: str) -> ModuleType:
 
 
 def _title(name: str, segments: frozenset[str] = frozenset()) -> str:
-    """``DATE_TIME_OF_BIRTH`` -> ``Date Time of Birth``; ``MOTHER_S_MAIDEN_NAME`` -> ``Mother's ...``."""
+    """``DATE_TIME_OF_BIRTH`` -> ``Date/Time of Birth``, ``MOTHER_S_MAIDEN_NAME`` -> ``Mother's Maiden Name``."""
     words: list[str] = []
+    example = ""
+    if "_E_G_" in name:  # SUFFIX_E_G_JR_OR_III -> Suffix (e.g. JR or III)
+        name, example = name.split("_E_G_", 1)
     for word in name.split("_"):
         if not word:
             continue
@@ -122,13 +125,16 @@ def _title(name: str, segments: frozenset[str] = frozenset()) -> str:
             words.append("IDs" if word == "IDS" else word)
         else:
             words.append(word.capitalize())
-    return " ".join(words)
+    text = " ".join(words).replace("Date Time", "Date/Time")
+    if example:
+        return f"{text} (e.g. {_title(example, segments)})"
+    return text
 
 
 def _table_id(table: str | None) -> str | None:
     if not table:
         return None
-    return table[2:] if table.upper().startswith("HL") else table
+    return table[3:] if table.upper().startswith("HL7") else table
 
 
 @dataclass(frozen=True, slots=True)
@@ -180,7 +186,10 @@ class SegmentDef:
     fields: tuple[FieldDef, ...]
 
     def field(self, number: int) -> FieldDef | None:
-        """The definition of field ``number`` (1-based), ``None`` past the last one."""
+        """The definition of field ``number`` (1-based), ``None`` past the last one.
+
+        Fields the version withdrew and hl7apy leaves out come back as ``withdrawn``.
+        """
         return self.fields[number - 1] if 0 < number <= len(self.fields) else None
 
 
@@ -248,7 +257,7 @@ def _cardinality(bounds: tuple[int, int]) -> tuple[int, int | None]:
     return low, (None if high < 0 else high)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _base_max_lengths(version: str) -> dict[str, int]:
     """Maximum lengths hl7apy enforces per primitive datatype (ST 199, NM 16, SI 4...)."""
     lengths: dict[str, int] = {}
@@ -266,6 +275,11 @@ def _base_max_lengths(version: str) -> dict[str, int]:
     return lengths
 
 
+def _number(key: str) -> int:
+    """``PID_5`` -> 5 (hl7apy leaves withdrawn fields out, so positions are not numbers)."""
+    return int(key.rsplit("_", 1)[1])
+
+
 def _components(
     structs: dict[str, Any], datatypes: dict[str, Any], datatype: str, version: str, depth: int
 ) -> tuple[ComponentDef, ...]:
@@ -273,13 +287,19 @@ def _components(
     if not struct or depth > 1:
         return ()
     lengths = _base_max_lengths(version)
-    result = []
-    for number, (key, ref, _bounds, _kind) in enumerate(struct, start=1):
+    result: list[ComponentDef] = []
+    for key, ref, bounds, _kind in struct:
         ref = ref or datatypes.get(key)
-        if not ref:
+        number = _number(key)
+        while len(result) < number - 1:
+            result.append(ComponentDef(len(result) + 1, "Withdrawn", "WD"))
+        if not ref or bounds[1] == 0:
+            result.append(ComponentDef(number, _title(ref[3]) if ref else "Withdrawn", "WD"))
             continue
         kind, _struct, sub_type, name, table = ref[0], ref[1], ref[2], ref[3], ref[4]
-        subs = _components(structs, datatypes, sub_type, version, depth + 1) if kind != "leaf" else ()
+        subs = (
+            _components(structs, datatypes, sub_type, version, depth + 1) if kind != "leaf" else ()
+        )
         result.append(
             ComponentDef(
                 number=number,
@@ -327,9 +347,14 @@ def segment_definition(name: str, version: str) -> SegmentDef | None:
         return None
     lengths = _base_max_lengths(version)
     segments = known_segments(version)
-    fields = []
-    for number, (key, field_ref, bounds, _kind) in enumerate(ref[1], start=1):
+    fields: list[FieldDef] = []
+    for key, field_ref, bounds, _kind in ref[1]:
         field_ref = field_ref or lib.FIELDS.get(key)
+        number = _number(key)
+        while len(fields) < number - 1:  # withdrawn fields hl7apy left out (2.8: EVN-1)
+            fields.append(
+                FieldDef(name.upper(), len(fields) + 1, "Withdrawn", "WD", "withdrawn", 1)
+            )
         low, high = _cardinality(bounds)
         kind, _struct, datatype, long, table = field_ref[:5]
         optionality: Optionality = "required" if low > 0 else "optional"
