@@ -4,8 +4,11 @@ Every case runs the server in its own process and the load in this one, for the 
 number of seconds, on 127.0.0.1; cases are interleaved over a few rounds and the best
 run of each is kept, which tames a noisy machine:
 
-- ``bare``: ``asyncio.start_server`` that reads up to ``<FS><CR>`` and writes one fixed,
-  pre-framed ACK, the least an MLLP listener can do (the baseline);
+- ``echo`` (the baseline the ratios use): ``asyncio.start_server`` that reads up to
+  ``<FS><CR>`` and answers an ACK echoing the inbound MSH-10, the least a *correct*
+  MLLP listener does;
+- ``bare``: the same, writing one fixed pre-framed ACK without looking at the message
+  (the socket floor, for reference);
 - ``server, fixed ACK``: :class:`MLLPServer` whose handler returns pre-built ACK bytes,
   so the difference to ``bare`` is the framing/connection/server layer alone;
 - ``server, build_ack``: :class:`MLLPServer` with a handler returning ``None``, so each
@@ -29,6 +32,7 @@ from collections.abc import Callable, Coroutine
 from multiprocessing.connection import Connection
 from multiprocessing.synchronize import Event
 from pathlib import Path
+from typing import TypeVar
 
 from hl7_fhir import v2
 from hl7_fhir.mllp import ConnectionInfo, MLLPClient, MLLPServer, frame
@@ -36,6 +40,7 @@ from hl7_fhir.mllp import ConnectionInfo, MLLPClient, MLLPServer, frame
 CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"
 DEFAULT_MESSAGE = CORPUS / "radiology" / "orm_o01_v25_new_order.hl7"
 TRAILER = b"\x1c\r"
+T = TypeVar("T")
 
 
 def load_message(path: Path) -> bytes:
@@ -55,7 +60,7 @@ def with_control_id(message: bytes, control_id: str) -> bytes:
 
 async def _serve(kind: str, message: bytes, ports: Connection, stop: Event) -> None:
     fixed_ack = v2.build_ack(message).encode()
-    if kind == "bare":
+    if kind in ("bare", "echo"):
         framed_ack = frame(fixed_ack)
 
         async def bare(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -69,7 +74,24 @@ async def _serve(kind: str, message: bytes, ports: Connection, stop: Event) -> N
             finally:
                 writer.close()
 
-        server = await asyncio.start_server(bare, "127.0.0.1", 0)
+        async def echo(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            # The least a correct listener does: echo the inbound MSH-10 in an ACK.
+            try:
+                while True:
+                    data = await reader.readuntil(TRAILER)
+                    header = data[1 : data.find(b"\r")].split(b"|")
+                    writer.write(
+                        b"\x0bMSH|^~\\&|" + header[4] + b"|" + header[5] + b"|" + header[2]
+                        + b"|" + header[3] + b"|" + header[6] + b"||ACK|" + header[9]
+                        + b"|P|2.5\rMSA|AA|" + header[9] + b"\r\x1c\r"
+                    )  # fmt: skip
+                    await writer.drain()
+            except (asyncio.IncompleteReadError, ConnectionError):
+                pass
+            finally:
+                writer.close()
+
+        server = await asyncio.start_server(echo if kind == "echo" else bare, "127.0.0.1", 0)
         ports.send(server.sockets[0].getsockname()[1])
         await asyncio.to_thread(stop.wait)
         server.close()
@@ -86,8 +108,18 @@ async def _serve(kind: str, message: bytes, ports: Connection, stop: Event) -> N
         await asyncio.to_thread(stop.wait)
 
 
-def _server_process(kind: str, message: bytes, ports: Connection, stop: Event) -> None:
-    asyncio.run(_serve(kind, message, ports, stop))
+def _run(coroutine: Coroutine[None, None, T], use_uvloop: bool) -> T:
+    if use_uvloop:
+        import uvloop
+
+        return uvloop.run(coroutine)
+    return asyncio.run(coroutine)
+
+
+def _server_process(
+    kind: str, message: bytes, ports: Connection, stop: Event, use_uvloop: bool
+) -> None:
+    _run(_serve(kind, message, ports, stop), use_uvloop)
 
 
 # -- load ----------------------------------------------------------------------------
@@ -139,15 +171,19 @@ async def client_load(port: int, message: bytes, connections: int, seconds: floa
 Load = Callable[[int, bytes, int, float], Coroutine[None, None, float]]
 
 
-def run_case(kind: str, load: Load, message: bytes, connections: int, seconds: float) -> float:
+def run_case(
+    kind: str, load: Load, message: bytes, connections: int, seconds: float, use_uvloop: bool
+) -> float:
     context = mp.get_context("spawn")
     receiving, sending = context.Pipe(duplex=False)
     stop = context.Event()
-    process = context.Process(target=_server_process, args=(kind, message, sending, stop))
+    process = context.Process(
+        target=_server_process, args=(kind, message, sending, stop, use_uvloop)
+    )
     process.start()
     try:
         port = receiving.recv()
-        return asyncio.run(load(port, message, connections, seconds))
+        return _run(load(port, message, connections, seconds), use_uvloop)
     finally:
         stop.set()
         process.join(10)
@@ -157,7 +193,8 @@ def run_case(kind: str, load: Load, message: bytes, connections: int, seconds: f
 
 
 CASES: list[tuple[str, str, Load]] = [
-    ("bare asyncio server", "bare", raw_load),
+    ("bare asyncio echo-ACK server", "echo", raw_load),
+    ("bare asyncio, fixed bytes", "bare", raw_load),
     ("MLLPServer, fixed ACK", "fixed", raw_load),
     ("MLLPServer, build_ack", "default", raw_load),
     ("MLLPClient -> MLLPServer, build_ack", "default", client_load),
@@ -170,20 +207,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=3, help="runs per case, best kept")
     parser.add_argument("--connections", default="1,8", help="comma-separated counts")
     parser.add_argument("--message", type=Path, default=DEFAULT_MESSAGE, help="HL7 file to send")
+    parser.add_argument("--uvloop", action="store_true", help="run every side on uvloop")
     args = parser.parse_args(argv)
     message = with_control_id(load_message(args.message), "BENCH0")
     counts = [int(c) for c in args.connections.split(",")]
 
     print(
         f"python {sys.version.split()[0]}, {len(message)}-byte message, "
-        f"best of {args.rounds} x {args.duration:g} s, cases interleaved"
+        f"best of {args.rounds} x {args.duration:g} s, cases interleaved, "
+        f"{'uvloop' if args.uvloop else 'asyncio'} event loop"
     )
     print(f"{'case':<38}{'conns':>6}{'round trips/s':>16}{'vs bare':>10}")
     for connections in counts:
         best = [0.0] * len(CASES)
         for _ in range(args.rounds):  # interleaved, so a noisy moment hits every case
             for index, (_, kind, load) in enumerate(CASES):
-                rate = run_case(kind, load, message, connections, args.duration)
+                rate = run_case(kind, load, message, connections, args.duration, args.uvloop)
                 best[index] = max(best[index], rate)
         for (label, _, _), rate in zip(CASES, best, strict=True):
             print(f"{label:<38}{connections:>6}{rate:>16,.0f}{rate / best[0]:>10.0%}")

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.pki import Pki, make_pki
+
 CORPUS = Path(__file__).resolve().parents[1].parent / "shared" / "corpus"
 
 
@@ -36,3 +38,9 @@ def database_url() -> str:
 def redis_url() -> str:
     """A real Redis URL from TEST_REDIS_URL (skips locally, fails under CI)."""
     return _require_env("TEST_REDIS_URL")
+
+
+@pytest.fixture(scope="session")
+def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
+    """A CA, a server certificate for 127.0.0.1/localhost and a client certificate."""
+    return make_pki(tmp_path_factory.mktemp("pki"))

@@ -20,8 +20,7 @@ from hl7_fhir.cli import main
 from hl7_fhir.mllp import ConnectionInfo, MLLPServer
 
 from tests.corpus import CORPUS
-from tests.hl7_fhir.mllp.conftest import Pki
-from tests.hl7_fhir.mllp.conftest import pki as pki  # the TLS fixture, reused
+from tests.pki import Pki
 
 RADIOLOGY = CORPUS / "radiology"
 BROKEN = CORPUS / "trusted-intermediary" / "examples" / "Test" / "Message"

@@ -42,5 +42,14 @@ def test_library_imports_no_framework_or_hl7apy_on_the_hot_path() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True)
     loaded = set(json.loads(out.stdout))
-    forbidden = {"fastapi", "sqlalchemy", "dramatiq", "redis", "starlette", "socketio", "casbin", "hl7apy"}
+    forbidden = {
+        "fastapi",
+        "sqlalchemy",
+        "dramatiq",
+        "redis",
+        "starlette",
+        "socketio",
+        "casbin",
+        "hl7apy",
+    }
     assert not (loaded & forbidden), loaded & forbidden

@@ -37,8 +37,10 @@ async def sender(data: bytes) -> AsyncIterator[int]:
 
 
 @contextlib.asynccontextmanager
-async def connected(port: int, **options: int) -> AsyncIterator[MLLPConnection]:
-    connection = await open_connection("127.0.0.1", port, **options)
+async def connected(
+    port: int, max_message_size: int = 10 * 1024 * 1024
+) -> AsyncIterator[MLLPConnection]:
+    connection = await open_connection("127.0.0.1", port, max_message_size=max_message_size)
     try:
         yield connection
     finally:

@@ -8,7 +8,7 @@ import pytest
 from hl7_fhir.errors import ConnectionClosedError
 from hl7_fhir.mllp import ConnectionInfo, MLLPClient, MLLPServer
 
-from .conftest import Pki
+from tests.pki import Pki
 
 
 async def test_tls_round_trip(pki: Pki, order: bytes) -> None:

@@ -170,13 +170,13 @@ class MLLPServer:
         self._closing = True
         if self._server is not None:
             self._server.close()
+        for task, session in list(self._sessions.items()):
+            if not session.busy:
+                task.cancel()
         if self._watchdog is not None:
             self._watchdog.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._watchdog
-        for task, session in list(self._sessions.items()):
-            if not session.busy:
-                task.cancel()
         tasks = list(self._sessions)
         if tasks:
             _, late = await asyncio.wait(tasks, timeout=self.settings.shutdown_timeout)

@@ -14,12 +14,12 @@ import time
 from dataclasses import dataclass
 from datetime import datetime
 
-from ..errors import ParseError, PathError
+from ..errors import PathError
+from ._charset import decode_message_bytes
 from ._datetime import format_datetime
 from ._encoding import Encoding
-from ._message import Message, parse
+from ._message import Message, encoding_for
 from ._path import parse_path
-from ._segment import Segment
 
 __all__ = ["ERROR_CODES", "ErrorDetail", "build_ack", "new_control_id", "peek_control_id"]
 
@@ -42,7 +42,8 @@ ERROR_CODES = {
 }
 
 _ENHANCED = {"AA": "CA", "AE": "CE", "AR": "CR"}
-_ACK_CODES = frozenset(_ENHANCED) | frozenset(_ENHANCED.values())
+_ORIGINAL = {enhanced: original for original, enhanced in _ENHANCED.items()}
+_ACK_CODES = frozenset(_ENHANCED) | frozenset(_ORIGINAL)
 _counter = itertools.count()
 _prefix = os.urandom(2).hex()
 
@@ -97,28 +98,70 @@ def _version_tuple(version: str) -> tuple[int, ...]:
     return tuple(parts)
 
 
-def _salvage_header(data: Message | bytes | str) -> tuple[Segment | None, Encoding]:
-    """The inbound MSH as a segment, as far as it can be read; never raises."""
-    if isinstance(data, Message):
-        return data.header, data.encoding
+def _header_line(data: bytes | bytearray | str) -> bytes | str:
+    """Only the first line of the inbound data: an ACK needs nothing else."""
+    if isinstance(data, str):
+        data = data.lstrip("\ufeff\x0b \t\r\n")
+        cut = min((i for i in (data.find("\r"), data.find("\n")) if i >= 0), default=len(data))
+        return data[:cut]
+    raw = bytes(data).lstrip(b"\xef\xbb\xbf\x0b \t\r\n")
+    cut = min((i for i in (raw.find(b"\r"), raw.find(b"\n")) if i >= 0), default=len(raw))
+    return raw[:cut]
+
+
+def _header_fields(line: bytes | str) -> tuple[list[str], Encoding] | None:
+    """The MSH line split into fields (index n-1 is MSH-n), or None if it is not usable."""
+    if line[:3] not in (b"MSH", "MSH") or len(line) < 8:
+        return None
+    if isinstance(line, bytes):
+        try:
+            text = line.decode("ascii")
+        except UnicodeDecodeError:
+            text = decode_message_bytes(line).text
+    else:
+        text = line
+    fields = text.split(text[3])
     try:
-        message = parse(data)
-        return message.header, message.encoding
-    except ParseError:
-        pass
-    text = data.decode("latin-1") if isinstance(data, bytes | bytearray) else str(data)
+        return fields, encoding_for(text[3], fields[1])
+    except (ValueError, IndexError):
+        return None
+
+
+def _salvage_header(data: Message | bytes | bytearray | str) -> tuple[list[str], Encoding]:
+    """The inbound MSH split into fields, as far as it can be read; never raises."""
+    if isinstance(data, Message):
+        return data.header._split(), data.encoding
+    line = _header_line(data)
+    found = _header_fields(line)
+    if found is not None:
+        return found
+    text = line.decode("latin-1") if isinstance(line, bytes) else line
+    if isinstance(data, bytes | bytearray) and "MSH" not in text:
+        text = bytes(data).decode("latin-1")  # an MSH further in, after junk
     start = text.find("MSH")
     if start < 0 or len(text) < start + 4:
-        return None, Encoding()
+        return [], Encoding()
     line = text[start:].replace("\n", "\r").split("\r", 1)[0]
     sep = line[3]
     if sep.isalnum() or sep.isspace():
-        return None, Encoding()
+        return [], Encoding()
     try:
         encoding = Encoding.from_msh2(sep, line[4:].split(sep, 1)[0])
     except ValueError:
         encoding = Encoding(field=sep)
-    return Segment(line, encoding), encoding
+    return line.split(sep), encoding
+
+
+_clock: tuple[int, str] = (0, "")
+
+
+def _now_hl7() -> str:
+    """The current local time as HL7 DTM with offset, formatted once per second."""
+    global _clock
+    second = int(time.time())
+    if _clock[0] != second:
+        _clock = (second, format_datetime(datetime.fromtimestamp(second).astimezone()))
+    return _clock[1]
 
 
 def _location_components(location: str) -> list[str]:
@@ -141,7 +184,7 @@ def _location_components(location: str) -> list[str]:
 
 
 def build_ack(
-    inbound: Message | bytes | str,
+    inbound: Message | bytes | bytearray | str,
     code: str = "AA",
     *,
     text: str | None = None,
@@ -157,7 +200,7 @@ def build_ack(
     A negative code without ``errors`` gets one ERR with code 207 and ``text``.
     Broken inbound data still gets an ACK: whatever of its MSH can be read is used.
 
-    >>> ack = build_ack(parse("MSH|^~\\\\&|RIS|H|EHR|H|20250101||ORM^O01|42|P|2.5"), "AA")
+    >>> ack = build_ack(("MSH|^~\\\\&|RIS|H|EHR|H|20250101||ORM^O01|42|P|2.5"), "AA")
     >>> ack["MSA-1"], ack["MSA-2"], ack["MSH-3"]
     ('AA', '42', 'EHR')
 
@@ -167,60 +210,74 @@ def build_ack(
     code = code.upper()
     if code not in _ACK_CODES:
         raise ValueError(f"not an acknowledgement code: {code!r}")
-    header, encoding = _salvage_header(inbound)
+    header_fields, enc = _salvage_header(inbound)
+
+    # MSH field n sits at index n - 1 of the split header (MSH-1 is the separator itself).
+    count = len(header_fields)
 
     def inbound_field(field: int) -> str:
-        return header.field_text(field) if header is not None else ""
+        return header_fields[field - 1] if field - 1 < count else ""
 
-    version = inbound_field(12).split(encoding.component, 1)[0] or "2.5.1"
+    version = inbound_field(12).split(enc.component, 1)[0] or "2.5.1"
+    version_number = _version_tuple(version)
     if enhanced is None:
         enhanced = bool(inbound_field(15) or inbound_field(16))
     if enhanced and code in _ENHANCED:
         code = _ENHANCED[code]
     if not enhanced and code in _ENHANCED.values():
-        code = {v: k for k, v in _ENHANCED.items()}[code]
+        code = _ORIGINAL[code]
 
-    msh = Segment.new("MSH", encoding)
-    fields = msh._split()
-    fields.extend([""] * 17)
-    fields[2], fields[3] = inbound_field(5), inbound_field(6)
-    fields[4], fields[5] = inbound_field(3), inbound_field(4)
-    msh._text = None
-    msh.set(7, format_datetime((timestamp or datetime.now().astimezone()).replace(microsecond=0)))
-    trigger = inbound_field(9).split(encoding.repetition, 1)[0].split(encoding.component)
-    event = trigger[1] if len(trigger) > 1 else ""
-    msh.set(9, ("ACK", event, "ACK") if _version_tuple(version) >= (2, 3, 1) else ("ACK", event))
-    msh.set(10, control_id or new_control_id())
-    fields = msh._split()
-    fields[10] = inbound_field(11) or "P"
-    fields[11] = inbound_field(12) or version
-    fields[17] = inbound_field(18)
-    message = Message(msh.to_er7() + "\r", encoding)
+    # Built as text: this runs for every message the gateway receives.
+    esc = enc.escape_text
+    comp, sub = enc.component, enc.subcomponent
+    event = inbound_field(9).split(enc.repetition, 1)[0].split(comp)
+    trigger = event[1] if len(event) > 1 else ""
+    msh9 = f"ACK{comp}{trigger}{comp}ACK" if version_number >= (2, 3, 1) else f"ACK{comp}{trigger}"
+    when = (
+        format_datetime(timestamp.replace(microsecond=0)) if timestamp is not None else _now_hl7()
+    )
+    msh = [
+        "MSH",
+        enc.encoding_characters,
+        inbound_field(5),
+        inbound_field(6),
+        inbound_field(3),
+        inbound_field(4),
+        when,
+        "",
+        msh9,
+        esc(control_id) if control_id else new_control_id(),
+        inbound_field(11) or "P",
+        inbound_field(12) or version,
+    ]
+    charset = inbound_field(18)
+    if charset:
+        msh += ["", "", "", "", "", charset]
 
     is_error = code not in ("AA", "CA")
     if is_error and not errors:
         errors = [ErrorDetail("207", text or ERROR_CODES["207"])]
-    modern = _version_tuple(version) >= (2, 5)
-    msa = message.add_segment("MSA")
-    msa.set(1, code)
-    msa.set(2, inbound_field(10).split(encoding.component, 1)[0] if header else "")
-    if text and not modern:
-        msa.set(3, text)
-    elif not text and errors and not modern:
-        msa.set(3, errors[0].text)
+    modern = version_number >= (2, 5)
+    msa = ["MSA", code, inbound_field(10).split(comp, 1)[0]]
+    if not modern and (text or errors):
+        msa.append(esc(text or errors[0].text))
+    lines = [enc.field.join(msh), enc.field.join(msa)]
     for detail in errors:
-        err = message.add_segment("ERR")
         label = ERROR_CODES.get(detail.code, "")
         location = _location_components(detail.location) if detail.location else []
         if modern:
-            if location:
-                err.set(2, tuple(location))
-            err.set(3, (detail.code, label, "HL70357"))
-            err.set(4, detail.severity)
+            err = [
+                "ERR",
+                "",
+                comp.join(esc(p) for p in location),
+                comp.join((esc(detail.code), esc(label), "HL70357")),
+                esc(detail.severity),
+            ]
             if detail.text:
-                err.set(8, detail.text)
+                err += ["", "", "", esc(detail.text)]
         else:
-            eld = location[:3] if location else ["", "", ""]
-            eld += [""] * (3 - len(eld))
-            err.set(1, (*eld, (detail.code, detail.text or label, "HL70357")))
-    return message
+            eld = [*location[:3], "", "", ""][:3]
+            code_ce = sub.join((esc(detail.code), esc(detail.text or label), "HL70357"))
+            err = ["ERR", comp.join([*(esc(p) for p in eld), code_ce])]
+        lines.append(enc.field.join(err))
+    return Message("\r".join(lines) + "\r", enc)

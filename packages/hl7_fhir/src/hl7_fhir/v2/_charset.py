@@ -8,6 +8,7 @@ and the result records which one was used.
 from __future__ import annotations
 
 import codecs
+from functools import lru_cache
 from dataclasses import dataclass
 
 __all__ = ["DecodedText", "decode_message_bytes", "python_codec"]
@@ -45,6 +46,7 @@ _HL7_CHARSETS = {
 }
 
 
+@lru_cache(maxsize=128)
 def python_codec(hl7_charset: str) -> str | None:
     """The Python codec for an MSH-18 value, or ``None`` when it is not known.
 

@@ -46,7 +46,7 @@ def standard_structure(message_type: str, trigger_event: str) -> str | None:
 
 
 @lru_cache(maxsize=64)
-def _encoding_for(field_separator: str, msh2: str) -> Encoding:
+def encoding_for(field_separator: str, msh2: str) -> Encoding:
     return Encoding.from_msh2(field_separator, msh2)
 
 
@@ -101,10 +101,12 @@ class Message:
         self.charset_fallback = charset_fallback
 
     def _raw_header_field(self, field: int) -> str:
-        end = self._text.find("\r")
-        parts = self._text[:end].split(self.encoding.field)
-        value = parts[field - 1] if field - 1 < len(parts) else ""
-        return value.split(self.encoding.repetition, 1)[0]
+        text = self._text
+        header = text[: text.find("\r")]
+        parts = header.split(self.encoding.field, field)
+        if len(parts) < field:
+            return ""
+        return parts[field - 1].split(self.encoding.repetition, 1)[0]
 
     # -- segments ---------------------------------------------------------------
 
@@ -341,6 +343,9 @@ class Message:
         For a message parsed from bytes it is the codec actually used to decode them
         (which differs from MSH-18 when the sender declared the wrong charset).
         """
+        header = self._header
+        if self._segments is None and (header is None or header._text is not None):
+            return self._seg_charset  # header unedited: MSH-18 is what it was at parse time
         declared = self.declared_charset
         if self._decoded is not None and self._decoded[0] == declared:
             return self._decoded[1]
@@ -403,7 +408,7 @@ def parse(data: bytes | bytearray | memoryview | str) -> Message:
     if end < 0 or end > line_end:
         raise ParseError("MSH-2 (encoding characters) is not terminated", location="MSH-2")
     try:
-        encoding = _encoding_for(field_sep, text[4:end])
+        encoding = encoding_for(field_sep, text[4:end])
     except ValueError as exc:
         raise ParseError(str(exc), location="MSH-2") from exc
     return Message(text, encoding, charset=charset, charset_fallback=fallback)

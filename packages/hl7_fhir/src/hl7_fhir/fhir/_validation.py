@@ -1,0 +1,104 @@
+"""Validate FHIR R4 resources: fhir.resources (R4B models) plus the required bindings.
+
+The result is a list of issues shaped like OperationOutcome.issue, so the FHIR API can
+return them as they are and the mapper can refuse to emit an invalid bundle.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any, Literal
+
+from ._bindings import binding_violations
+
+__all__ = ["Issue", "is_valid", "resource_model", "validate_resource"]
+
+IssueCode = Literal["structure", "required", "value", "code-invalid", "invalid", "not-supported"]
+
+
+@dataclass(frozen=True, slots=True)
+class Issue:
+    """One problem: ``expression`` is a FHIRPath location such as ``Patient.gender``."""
+
+    severity: Literal["error", "warning"]
+    code: IssueCode
+    expression: str
+    diagnostics: str
+
+    def to_dict(self) -> dict[str, Any]:
+        """As an OperationOutcome.issue element."""
+        return {
+            "severity": self.severity,
+            "code": self.code,
+            "expression": [self.expression],
+            "diagnostics": self.diagnostics,
+        }
+
+
+@lru_cache(maxsize=256)
+def resource_model(resource_type: str) -> Any:
+    """The fhir.resources R4B model class for ``resource_type``, or ``None`` if unknown."""
+    if not resource_type.isalpha() or not resource_type[:1].isupper():
+        return None
+    try:
+        module = importlib.import_module(f"fhir.resources.R4B.{resource_type.lower()}")
+    except ImportError:
+        return None
+    return getattr(module, resource_type, None)
+
+
+def _location(resource_type: str, loc: tuple[Any, ...]) -> str:
+    text = resource_type
+    for part in loc:
+        if isinstance(part, int):
+            text += f"[{part}]"
+        elif part != "__root__":
+            text += f".{part}"
+    return text
+
+
+def validate_resource(resource: dict[str, Any]) -> list[Issue]:
+    """Every problem with ``resource`` (a JSON object); an empty list means valid.
+
+    >>> [i.expression for i in validate_resource({"resourceType": "Patient", "gender": "mal"})]
+    ['Patient.gender']
+    """
+    from pydantic import ValidationError  # fhir.resources depends on pydantic
+
+    kind = resource.get("resourceType")
+    if not isinstance(kind, str) or not kind:
+        return [Issue("error", "required", "resourceType", "resourceType is missing")]
+    model = resource_model(kind)
+    if model is None:
+        return [Issue("error", "not-supported", kind, f"unknown resource type {kind!r}")]
+    issues: list[Issue] = []
+    try:
+        model.model_validate(resource)
+    except ValidationError as exc:
+        for error in exc.errors():
+            kind_of_error = str(error.get("type", ""))
+            code: IssueCode = "required" if kind_of_error == "missing" else "structure"
+            if kind_of_error.endswith(("_type", "_parsing", "pattern_mismatch")):
+                code = "value"
+            issues.append(
+                Issue("error", code, _location(kind, tuple(error.get("loc", ()))), error["msg"])
+            )
+    except (ValueError, TypeError) as exc:
+        issues.append(Issue("error", "structure", kind, str(exc)))
+    for expression, bad, allowed in binding_violations(resource):
+        issues.append(
+            Issue(
+                "error",
+                "code-invalid",
+                expression,
+                f"{bad!r} is not in the required value set ({', '.join(sorted(allowed))})",
+            )
+        )
+    return issues
+
+
+def is_valid(resource: dict[str, Any]) -> bool:
+    """True when :func:`validate_resource` finds nothing."""
+    return not validate_resource(resource)
