@@ -8,8 +8,8 @@ and the result records which one was used.
 from __future__ import annotations
 
 import codecs
-from functools import lru_cache
 from dataclasses import dataclass
+from functools import lru_cache
 
 __all__ = ["DecodedText", "decode_message_bytes", "python_codec"]
 
