@@ -7,6 +7,8 @@
     hl7fhir generate --types oru,adt_a01 --count 10 [-o FILE]
     hl7fhir send FILE|DIR... --host H --port P [--tls --ca F --cert F --key F]
     hl7fhir listen --port P [--tls-cert F --tls-key F] [--validate]
+    hl7fhir to-fhir FILE [--profile PROFILE.json] [--bundle-type transaction|batch|message]
+    hl7fhir from-fhir FILE --message ORU^R01
 
 ``-`` reads standard input. Files may hold several messages (plain concatenations or
 FHS/BHS batches) with CR, LF or CRLF terminators.
@@ -23,58 +25,18 @@ import asyncio
 import json
 import os
 import sys
-from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TextIO
 
+from hl7_fhir._cli import inputs
+from hl7_fhir._cli.inputs import UsageError
 from hl7_fhir.errors import HL7FhirError, ParseError
-from hl7_fhir.v2 import Message, parse_batch, split_messages
+from hl7_fhir.v2 import split_messages
 
 __all__ = ["main"]
 
 PROG = "hl7fhir"
 DEFAULT_KINDS = ("orm", "oru", "adt_a01", "adt_a04", "adt_a08", "adt_a40", "siu")
-
-
-class UsageError(Exception):
-    """Bad arguments or unusable input files: exit code 2."""
-
-
-# -- inputs ---------------------------------------------------------------------------
-
-
-def _read(name: str) -> bytes:
-    if name == "-":
-        return sys.stdin.buffer.read()
-    path = Path(name)
-    if path.is_dir():
-        raise UsageError(f"{name}: is a directory")
-    try:
-        return path.read_bytes()
-    except FileNotFoundError:
-        raise UsageError(f"{name}: no such file") from None
-    except OSError as exc:
-        raise UsageError(f"{name}: {exc.strerror or exc}") from exc
-
-
-def _expand(names: Sequence[str]) -> Iterator[str]:
-    """Files as given; directories searched recursively for ``*.hl7``, in sorted order."""
-    for name in names:
-        path = Path(name)
-        if name != "-" and path.is_dir():
-            found = sorted(p for p in path.rglob("*.hl7") if p.is_file())
-            if not found:
-                raise UsageError(f"{name}: no .hl7 files in this directory")
-            yield from (str(p) for p in found)
-        else:
-            yield name
-
-
-def _messages(data: bytes) -> list[Message]:
-    messages = parse_batch(data)
-    if not messages:
-        raise ParseError("no HL7 message found")
-    return messages
 
 
 # -- commands -------------------------------------------------------------------------
@@ -84,7 +46,7 @@ def _cmd_parse(args: argparse.Namespace, out: TextIO) -> int:
     from hl7_fhir._cli.render import dump_json, message_json, message_tree
 
     try:
-        messages = _messages(_read(args.file))
+        messages = inputs.messages(inputs.read(args.file))
     except ParseError as exc:
         raise ParseError(f"{args.file}: {exc}") from exc
     if args.json:
@@ -103,10 +65,10 @@ def _cmd_validate(args: argparse.Namespace, out: TextIO) -> int:
 
     errors = 0
     results: list[dict[str, object]] = []
-    for name in _expand(args.files):
-        data = _read(name)
+    for name in inputs.expand(args.files):
+        data = inputs.read(name)
         try:
-            messages = _messages(data)
+            messages = inputs.messages(data)
         except ParseError as exc:
             errors += 1
             results.append({"file": name, "error": str(exc)})
@@ -184,8 +146,8 @@ def _cmd_send(args: argparse.Namespace, out: TextIO) -> int:
     from hl7_fhir._cli.network import Outbound, client_tls, send_all
 
     outbound: list[Outbound] = []
-    for name in _expand(args.paths):
-        data = _read(name)
+    for name in inputs.expand(args.paths):
+        data = inputs.read(name)
         chunks = split_messages(data)
         if not chunks:
             raise UsageError(f"{name}: no HL7 message found")
@@ -365,6 +327,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--validate", action="store_true", help="answer AE when validation finds errors")
     p.set_defaults(run=_cmd_listen)
+
+    from hl7_fhir._cli.convert import add_parsers
+
+    add_parsers(commands)
     return parser
 
 

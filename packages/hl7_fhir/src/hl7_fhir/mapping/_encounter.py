@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..v2 import Segment
+from ._bundle import Mode
 from ._codes import v2_table_uri
 from ._context import MappingContext
 from ._datatypes import codeable_concept, identifier
@@ -41,14 +42,17 @@ def _location_display(pv1: Segment) -> str:
     return f"{place} ({facility})" if place and facility else place or facility
 
 
-def map_encounter(context: MappingContext, *, anchor: str | None = None) -> str | None:
+def map_encounter(
+    context: MappingContext, *, anchor: str | None = None, mode: Mode = "upsert"
+) -> str | None:
     """Add the Encounter of the message's PV1 (if any) and remember its reference.
 
     An Encounter must be recognisable when the next message about it arrives, so it is
     only written when something identifies it: the visit number (PV1-19), else the
     admit time (PV1-44) of this patient, else an ``anchor`` the caller vouches for (an
     order's accession number: "the encounter of this order"). Otherwise it is skipped
-    rather than duplicated on every replay.
+    rather than duplicated on every replay. ``mode="ensure"`` only creates it when new
+    (for messages that merely refer to a visit ADT owns, such as SIU).
     """
     pv1 = context.message.segment("PV1")
     if pv1 is None or len(pv1) < 2:
@@ -125,5 +129,5 @@ def map_encounter(context: MappingContext, *, anchor: str | None = None) -> str 
         reason = codeable_concept(pv2.field(3).repetitions[0], profile)
         if reason:
             resource["reasonCode"] = [reason]
-    context.encounter = context.bundle.add(resource, key=key, mode="upsert", source="PV1")
+    context.encounter = context.bundle.add(resource, key=key, mode=mode, source="PV1")
     return context.encounter

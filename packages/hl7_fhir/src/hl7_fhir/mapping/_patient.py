@@ -27,7 +27,8 @@ _MOTHERS_MAIDEN = "http://hl7.org/fhir/StructureDefinition/patient-mothersMaiden
 
 
 def patient_identifiers(context: MappingContext, pid: Segment) -> list[Json]:
-    """PID-3 (all repetitions), then PID-2 and PID-4 (pre-2.5 external/alternate ids)."""
+    """PID-3 (all repetitions), PID-2 and PID-4 (pre-2.5 external/alternate ids), PID-19
+    (SSN) and PID-20 (driver's licence, system from the issuing state)."""
     found: list[Json] = []
     for field_number in (3, 2, 4):
         for index, rep in enumerate(pid.field(field_number), start=1):
@@ -44,6 +45,16 @@ def patient_identifiers(context: MappingContext, pid: Segment) -> list[Json]:
                 "type": {"coding": [{"system": v2_table_uri("0203"), "code": "SS"}]},
                 "system": "http://hl7.org/fhir/sid/us-ssn",
                 "value": ssn,
+            }
+        )
+    licence = pid.field(20)
+    if licence and licence[1]:
+        issuer = licence[2] or "driver-license"
+        found.append(
+            {
+                "type": {"coding": [{"system": v2_table_uri("0203"), "code": "DL"}]},
+                "system": context.profile.system_for(issuer),
+                "value": licence[1],
             }
         )
     return found

@@ -1,5 +1,5 @@
 """One module per v2 message family; importing them registers their mappers."""
 
-from . import adt
+from . import adt, orders, results, schedule
 
-__all__ = ["adt"]
+__all__ = ["adt", "orders", "results", "schedule"]

@@ -1,43 +1,40 @@
-"""FHIR R4 -> HL7 v2: one builder per message type, chosen by ``TYPE^TRIGGER``."""
+"""FHIR R4 -> HL7 v2: one builder per message type, chosen by ``TYPE^TRIGGER``.
+
+Importing the builder modules registers them; see docs/mapping/from-fhir.md for the
+FHIR path -> v2 field tables and what each message cannot carry.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from ...errors import MappingError
 from ...v2 import Message
 from .._profile import MappingProfile
+from . import adt, orders, results, schedule  # noqa: F401  (register the builders)
+from ._common import ResourceList
+from ._registry import find_builder, register_builder, supported_messages
 
 __all__ = ["from_fhir", "register_builder", "supported_messages"]
 
 Json = dict[str, Any]
-Builder = Callable[[list[Json], str, MappingProfile, dict[str, Any]], Message]
-_BUILDERS: dict[str, Builder] = {}
 
 
-def register_builder(*message_types: str) -> Callable[[Builder], Builder]:
-    """Decorator: ``@register_builder("ADT^A08", "ADT^A04")``."""
-
-    def decorate(function: Builder) -> Builder:
-        for message_type in message_types:
-            _BUILDERS[message_type.upper()] = function
-        return function
-
-    return decorate
-
-
-def supported_messages() -> list[str]:
-    """Every message type :func:`from_fhir` can build, sorted."""
-    return sorted(_BUILDERS)
-
-
-def _resources(data: Json | Sequence[Json]) -> list[Json]:
+def _resources(data: Json | Sequence[Json]) -> ResourceList:
+    """The resources of a Bundle (remembering their fullUrls), a list, or one resource."""
     if isinstance(data, dict) and data.get("resourceType") == "Bundle":
-        return [e["resource"] for e in data.get("entry", []) if isinstance(e.get("resource"), dict)]
+        found = ResourceList()
+        for entry in data.get("entry", []):
+            resource = entry.get("resource")
+            if isinstance(resource, dict):
+                found.append(resource)
+                if entry.get("fullUrl"):
+                    found.full_urls[str(entry["fullUrl"])] = resource
+        return found
     if isinstance(data, dict):
-        return [data]
-    return list(data)
+        return ResourceList([data])
+    return ResourceList(r for r in data if isinstance(r, dict))
 
 
 def from_fhir(
@@ -49,13 +46,25 @@ def from_fhir(
     """Build an HL7 v2 message of ``message_type`` (``ADT^A08``, ``ORU^R01``...) from FHIR.
 
     ``data`` is a resource, a list of resources or a Bundle; the builder picks what it
-    needs (e.g. a DiagnosticReport and the Observations it references). ``options``
-    go to the builder (``version``, ``sending_application``, ...).
+    needs (e.g. a DiagnosticReport and the Observations it references, found by
+    ``fullUrl`` or ``Type/id``). ``options`` go to the builder: ``version`` (``"2.5.1"``
+    by default; 2.3 to 2.6), ``sending_application``, ``sending_facility``,
+    ``receiving_application``, ``receiving_facility``, ``control_id``, ``timestamp``
+    (a datetime, for reproducible output), ``processing_id``, and per message type
+    ``order_control``/``update`` (ORM^O01).
+
+    >>> patient = {"resourceType": "Patient", "identifier": [
+    ...     {"system": "urn:hl7v2:authority:AXIS", "value": "P001"}], "gender": "male"}
+    >>> msg = from_fhir(patient, "ADT^A08", control_id="1")
+    >>> msg["PID-3"], msg["PID-8"], msg["PV1-2"]
+    ('P001^^^AXIS', 'M', 'N')
 
     Raises:
-        MappingError: the message type is not supported or a required resource is missing.
+        MappingError: the message type is not supported, an option is unknown or bad,
+            a required resource is missing, or a value cannot be expressed in v2;
+            ``location`` names the FHIR element (``Observation[2].valueQuantity``).
     """
-    builder = _BUILDERS.get(message_type.upper())
+    builder = find_builder(message_type)
     if builder is None:
         raise MappingError(
             f"cannot build {message_type}; supported: {', '.join(supported_messages())}"
