@@ -62,10 +62,14 @@ def main() -> None:
             continue
         by_type[family].append(raw)
     for kind in ("adt_a01", "adt_a08", "orm", "oru_rad", "oru_lab", "siu_s12"):
-        by_type[f"generated {kind}"] = [v2.generate(kind, seed=seed).encode() for seed in range(100)]
+        by_type[f"generated {kind}"] = [
+            v2.generate(kind, seed=seed).encode() for seed in range(100)
+        ]
     radiology = [r for r in corpus_messages() if b"VOYAGER" in r[:80] or b"PACS" in r[:80]]
     for kind in ("adt_a01", "adt_a08", "orm", "oru_rad", "oru_lab", "siu_s12"):
-        by_type[f"generated {kind}"] = [v2.generate(kind, seed=seed).encode() for seed in range(100)]
+        by_type[f"generated {kind}"] = [
+            v2.generate(kind, seed=seed).encode() for seed in range(100)
+        ]
     radiology = [r for r in radiology if v2.parse(r).message_type in ("ORM", "ORU")]
     if radiology:
         by_type["radiology ORM/ORU"] = radiology

@@ -1,7 +1,7 @@
 """The code tables orders and results use: HL7 V2-to-FHIR IG concept maps and codes.
 
 Plain data, named after the IG ConceptMap each follows (completed where the IG is
-silent; docs/mapping/orders-results.md lists every completion and why), plus the
+silent; docs/mapping.md (Orders and results) lists every completion and why), plus the
 OBR-24 diagnostic service section -> category helpers.
 """
 

@@ -4,7 +4,7 @@ An order is recognised across messages by one business identifier, its *key*: th
 accession number (where the profile says it lives), else the placer order number, else
 the filler order number. ORM upserts the ServiceRequest on that key and ORU refers to
 it (and ensures a stub) with the same key, so a report lands on its order whichever
-message arrives first. docs/mapping/orders-results.md has the rules and the tables.
+message arrives first. docs/mapping.md (Orders and results) has the rules and the tables.
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ After the IG's SIU_S12 message map and its SCH, AIS, AIG, AIL, AIP and NTE
 [Appointment] segment maps. Every event about one appointment converges on the same
 Appointment (conditional update on the filler appointment id, else the placer's): S12
 books, S13 moves, S14 modifies, S15 cancels, S16 discontinues, S17 deletes, S26 records
-a no-show. docs/mapping/schedule.md has the field table and the deliberate differences.
+a no-show. docs/mapping.md (SIU scheduling) has the field table and the deliberate differences.
 """
 
 from __future__ import annotations

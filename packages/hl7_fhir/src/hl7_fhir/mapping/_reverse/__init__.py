@@ -1,6 +1,6 @@
 """FHIR R4 -> HL7 v2: one builder per message type, chosen by ``TYPE^TRIGGER``.
 
-Importing the builder modules registers them; see docs/mapping/from-fhir.md for the
+Importing the builder modules registers them; see docs/mapping.md (FHIR R4 -> HL7 v2) for the
 FHIR path -> v2 field tables and what each message cannot carry.
 """
 
