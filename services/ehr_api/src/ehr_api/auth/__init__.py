@@ -1,0 +1,1 @@
+"""Identity and access: principals, role assignments, API keys."""

@@ -1,0 +1,1 @@
+"""The event log (outbox) and its fan-out."""

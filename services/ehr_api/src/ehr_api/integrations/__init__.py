@@ -1,0 +1,1 @@
+"""Integration vendors and each organisation's integration credentials."""

@@ -1,0 +1,1 @@
+"""Cryptography for data at rest: the encryption keyring and sealed secret values."""

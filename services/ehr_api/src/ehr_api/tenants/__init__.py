@@ -1,0 +1,1 @@
+"""Organisations (the tenants) and their administration."""

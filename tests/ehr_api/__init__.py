@@ -1,0 +1,1 @@
+"""Tests of the platform service (services/ehr_api)."""

@@ -1,0 +1,1 @@
+"""Data layer: engine, migrations, tenant scoping."""
