@@ -135,7 +135,7 @@ async def run_asgi(
             return await measure(call, credentials, requests=requests, rounds=rounds)
 
 
-async def run_http(
+def run_http(
     data_dir: Path,
     database_url: str | None,
     credentials: dict[str, dict[str, str]],
@@ -150,24 +150,29 @@ async def run_http(
         command += ["--database-url", database_url]
     server = subprocess.Popen(command, env={**os.environ, "PYTHONUNBUFFERED": "1"})
     try:
-        base = f"http://127.0.0.1:{port}"
-        async with httpx.AsyncClient(base_url=base) as client:
-            for _ in range(300):
-                try:
-                    if (await client.get("/readyz")).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    await asyncio.sleep(0.1)
-            else:
-                raise SystemExit("server did not become ready")
-
-            async def call(path: str, headers: dict[str, str]) -> int:
-                return (await client.get(path, headers=headers)).status_code
-
-            return await measure(call, credentials, requests=requests, rounds=rounds)
+        return asyncio.run(_client(f"http://127.0.0.1:{port}", credentials, requests, rounds))
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+async def _client(
+    base: str, credentials: dict[str, dict[str, str]], requests: int, rounds: int
+) -> dict[str, Samples]:
+    async with httpx.AsyncClient(base_url=base) as client:
+        for _ in range(300):
+            try:
+                if (await client.get("/readyz")).status_code == 200:
+                    break
+            except httpx.TransportError:
+                await asyncio.sleep(0.1)
+        else:
+            raise SystemExit("server did not become ready")
+
+        async def call(path: str, headers: dict[str, str]) -> int:
+            return (await client.get(path, headers=headers)).status_code
+
+        return await measure(call, credentials, requests=requests, rounds=rounds)
 
 
 def serve(port: int, data_dir: Path, database_url: str | None) -> None:
@@ -213,9 +218,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.mode in ("asgi", "both"):
             report("asgi", asyncio.run(run_asgi(settings, credentials, args.requests, args.rounds)))
         if args.mode in ("http", "both"):
-            results = asyncio.run(
-                run_http(data_dir, args.database_url, credentials, args.requests, args.rounds)
-            )
+            results = run_http(data_dir, args.database_url, credentials, args.requests, args.rounds)
             report("http", results)
     return 0
 

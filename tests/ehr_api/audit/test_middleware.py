@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+
+from ehr_api import admin
 from ehr_api.audit.models import ActorType
 
 from tests.ehr_api.support import USER_AGENT, Harness, api_routes, bearer
@@ -98,3 +101,28 @@ async def test_unknown_routes_and_other_paths(harness: Harness) -> None:
     (row,) = await harness.audit_rows_after(before)
     assert (row.action, row.status_code, row.outcome) == ("GET (no route)", 404, "failure")
     assert row.details["path"] == "/api/no/such/route"
+
+
+async def test_concurrent_requests_are_all_recorded_on_an_intact_chain(harness: Harness) -> None:
+    org = await harness.org("org-a")
+    headers = harness.auth("org-a", "clinician")
+    responses = await asyncio.gather(
+        *(harness.client.get("/api/me", headers=headers) for _ in range(60))
+    )
+    assert {response.status_code for response in responses} == {200}
+    rows = await harness.audit_rows(org.id)
+    assert {row.request_id for row in rows} == {r.headers["X-Request-ID"] for r in responses}
+    _, result = await admin.verify_audit(harness.database, org="org-a")
+    assert result.ok and result.rows == 60
+
+
+async def test_platform_actions_go_to_the_platform_chain(harness: Harness) -> None:
+    root = harness.auth(None, "platform_admin", sub="root")
+    created = await harness.client.post(
+        "/api/admin/orgs", json={"slug": "new-org", "name": "New"}, headers=root
+    )
+    assert created.status_code == 201
+    (row,) = await harness.audit_rows(None)
+    assert (row.org_id, row.actor, row.action) == (None, "root", "POST /api/admin/orgs")
+    label, result = await admin.verify_audit(harness.database, org=None)
+    assert (label, result.ok, result.rows) == ("the platform", True, 1)

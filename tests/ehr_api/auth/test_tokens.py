@@ -27,7 +27,11 @@ from ehr_api.auth.tokens import (
 )
 
 SECRET = "s" * 40
-NOW = datetime.now(UTC)
+
+
+def _now() -> datetime:
+    """The current time, read per use: a module-level constant goes stale in long runs."""
+    return datetime.now(UTC)
 
 
 def _hs256(claims: dict[str, Any], secret: str = SECRET) -> str:
@@ -39,8 +43,8 @@ def _base_claims(**overrides: Any) -> dict[str, Any]:
         "sub": "alice",
         "org": "acme",
         "roles": ["clinician"],
-        "iat": NOW,
-        "exp": NOW + timedelta(minutes=5),
+        "iat": _now(),
+        "exp": _now() + timedelta(minutes=5),
     }
     claims.update(overrides)
     return {key: value for key, value in claims.items() if value is not None}
@@ -66,7 +70,7 @@ def test_platform_admin_token_needs_no_org() -> None:
 
 
 def test_expired_token_is_refused_after_the_leeway() -> None:
-    issued = NOW - timedelta(hours=2)
+    issued = _now() - timedelta(hours=2)
     token = issue_token("alice", "acme", ["clinician"], SECRET, timedelta(hours=1), now=issued)
     with pytest.raises(TokenExpiredError, match="expired") as caught:
         TokenVerifier(secret=SECRET).verify(token)
@@ -75,7 +79,7 @@ def test_expired_token_is_refused_after_the_leeway() -> None:
 
 
 def test_leeway_absorbs_small_clock_skew() -> None:
-    token = _hs256(_base_claims(exp=NOW - timedelta(seconds=10)))
+    token = _hs256(_base_claims(exp=_now() - timedelta(seconds=10)))
     assert TokenVerifier(secret=SECRET, leeway=timedelta(seconds=30)).verify(token)
     with pytest.raises(TokenExpiredError):
         TokenVerifier(secret=SECRET, leeway=timedelta(0)).verify(token)
@@ -322,7 +326,7 @@ def test_signature_by_another_key_with_a_known_kid_fails(
 
 def test_expired_jwks_token(rsa_key: Any, jwks: JwksServer, verifier: TokenVerifier) -> None:
     jwks.publish(("rsa-1", rsa_key))
-    token = _signed(rsa_key, "RS256", "rsa-1", exp=NOW - timedelta(hours=1))
+    token = _signed(rsa_key, "RS256", "rsa-1", exp=_now() - timedelta(hours=1))
     with pytest.raises(TokenExpiredError):
         verifier.verify(token)
 

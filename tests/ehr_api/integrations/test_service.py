@@ -182,6 +182,24 @@ async def test_partial_update_and_optimistic_locking(
     assert unchanged.version == 3 and unchanged.config.mllp_port == 3000
 
 
+async def test_one_update_is_one_version(database: Database, orgs: Orgs, keyring: Keyring) -> None:
+    async with database.org_session(orgs.a) as db:
+        created = await integrations.create(db, data=hl7(inbound_port=2900), keyring=keyring)
+    async with database.org_session(orgs.a) as db:
+        changed = await integrations.update(
+            db,
+            integration_id=created.id,
+            data=patch(1, name="renamed", enabled=False, config={"mllp_port": 2601}),
+            keyring=keyring,
+        )
+    assert (changed.version, changed.name, changed.enabled) == (2, "renamed", False)
+    async with database.org_session(orgs.a) as db:
+        same = await integrations.update(
+            db, integration_id=created.id, data=patch(2, name="renamed"), keyring=keyring
+        )
+    assert same.version == 2  # nothing changed, nothing written
+
+
 async def test_a_concurrent_update_loses(database: Database, orgs: Orgs, keyring: Keyring) -> None:
     async with database.org_session(orgs.a) as db:
         created = await integrations.create(db, data=hl7(), keyring=keyring)

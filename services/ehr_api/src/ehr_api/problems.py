@@ -74,8 +74,15 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(DomainError)
     async def domain_error(request: Request, exc: DomainError) -> JSONResponse:
+        errors = exc.extra.get("errors")
         return _respond(
-            request, exc.status, exc.title, exc.detail, field=exc.field, fhir_code=exc.fhir_code
+            request,
+            exc.status,
+            exc.title,
+            exc.detail,
+            field=exc.field,
+            errors=errors if isinstance(errors, list) else None,
+            fhir_code=exc.fhir_code,
         )
 
     @app.exception_handler(RequestValidationError)

@@ -101,6 +101,7 @@ class AuditMiddleware:
             return
         started = utcnow()
         status: int | None = None
+        app = scope["app"]  # a mounted sub-app may replace scope["app"] on the way down
 
         async def capture(message: Message) -> None:
             nonlocal status
@@ -115,18 +116,18 @@ class AuditMiddleware:
             raise
         finally:
             with anyio.CancelScope(shield=True):
-                await self._record(scope, status, started)
+                await self._record(app, scope, status, started)
 
     def _audited(self, path: str) -> bool:
         return any(path == prefix or path.startswith(prefix + "/") for prefix in self.prefixes)
 
-    async def _record(self, scope: Scope, status: int | None, started: datetime) -> None:
-        writer: AuditWriter | None = getattr(scope["app"].state, "audit", None)
+    async def _record(self, app: Any, scope: Scope, status: int | None, started: datetime) -> None:
+        writer: AuditWriter | None = getattr(app.state, "audit", None)
         if writer is None:
             logger.error("no audit writer (app lifespan not running): request not audited")
             return
         try:
-            await writer.append(self._entry(scope, status, started))
+            await writer.append(self._entry(app, scope, status, started))
         except Exception:
             logger.exception(
                 "AUDIT ROW LOST for %s %s (request %s)",
@@ -135,7 +136,7 @@ class AuditMiddleware:
                 scope.get("state", {}).get("request_id", "-"),
             )
 
-    def _entry(self, scope: Scope, status: int | None, started: datetime) -> AuditEntry:
+    def _entry(self, app: Any, scope: Scope, status: int | None, started: datetime) -> AuditEntry:
         state: dict[str, Any] = scope.get("state") or {}
         principal = state.get("principal")
         details: dict[str, Any] = {}
@@ -149,7 +150,7 @@ class AuditMiddleware:
             org_id, actor, actor_type = None, "anonymous", ActorType.USER
             if "auth_failure" in state:
                 details["auth"] = state["auth_failure"]
-        template = self._template(scope)
+        template = self._template(app, scope)
         if template is None:
             details["path"] = scope["path"]
         query = _query(scope)
@@ -175,7 +176,7 @@ class AuditMiddleware:
             occurred_at=started,
         )
 
-    def _template(self, scope: Scope) -> str | None:
+    def _template(self, app: Any, scope: Scope) -> str | None:
         """The matched route's full path template, prefixes of included routers included."""
         route = scope.get("route")
         if route is None:
@@ -185,7 +186,7 @@ class AuditMiddleware:
             # Routes added after the last look (or first use): map them all again.
             self._templates = {
                 id(context.original_route): context.path_format
-                for context in iter_route_contexts(scope["app"].routes)
+                for context in iter_route_contexts(app.routes)
                 if context.path_format
             }
             template = self._templates.get(id(route)) or getattr(route, "path", None)

@@ -41,9 +41,9 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import insert, select, text
+from sqlalchemy import Table, insert, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -77,9 +77,8 @@ _LIMITS = {
 }
 _TAIL = select(AuditLog.hash).order_by(AuditLog.id.desc()).limit(1)
 # Ids must follow the chain's order within a batch (verify walks rows by id).
-_INSERT = insert(AuditLog.__table__).returning(
-    AuditLog.__table__.c.id, sort_by_parameter_order=True
-)
+_TABLE = cast(Table, AuditLog.__table__)
+_INSERT = insert(_TABLE).returning(_TABLE.c.id, sort_by_parameter_order=True)
 _LOCK = text("SELECT pg_advisory_xact_lock(:key)")
 
 

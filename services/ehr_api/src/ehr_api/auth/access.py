@@ -262,8 +262,10 @@ def _refuse_suspended(org: _Org) -> None:
         raise ForbiddenError(f"organisation {org.slug} is suspended")
 
 
-async def _detach_key(db: AsyncSession, row: ApiKey) -> _Key:
+async def _detach_key(db: AsyncSession, row: ApiKey) -> _Key | None:
     organization = await db.get(Organization, row.org_id)
+    if organization is None:  # cannot happen with the foreign key; refuse rather than guess
+        return None
     org = _Org(organization.id, organization.slug, organization.status == OrgStatus.ACTIVE)
     return _Key(
         prefix=row.prefix,

@@ -35,8 +35,6 @@ from pydantic import (
 from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import CoreSchema
 
-from ehr_api.integrations.models import FHIR_R4, HL7_V2X
-
 __all__ = [
     "HL7_VERSIONS",
     "MESSAGE_TYPE_PATTERN",
@@ -330,7 +328,7 @@ class _ReadBase(BaseModel):
 
 
 class Hl7V2xRead(_ReadBase):
-    vendor: Literal["hl7-v2x"] = HL7_V2X
+    vendor: Literal["hl7-v2x"] = "hl7-v2x"
     config: Hl7V2xConfig
     has_tls_cert: bool
     has_tls_key: bool
@@ -338,7 +336,7 @@ class Hl7V2xRead(_ReadBase):
 
 
 class FhirR4Read(_ReadBase):
-    vendor: Literal["fhir-r4"] = FHIR_R4
+    vendor: Literal["fhir-r4"] = "fhir-r4"
     config: FhirR4Config
     has_token: bool
     has_client_secret: bool

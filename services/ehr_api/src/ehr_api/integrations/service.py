@@ -160,33 +160,37 @@ async def update(
             merged[name] = value
     provided = [name for name, value in secrets_patch.items() if value is not None]
     config, plain = validate(row.vendor, config_raw, merged, provided=provided)
-    if data.name is not None and data.name != row.name:
-        if await repository.get_by_name(db, org_id=row.org_id, name=data.name) is not None:
-            raise ConflictError(f"an integration named {data.name!r} exists", field="name")
-        row.name = data.name
+    # Every check before the first change: a query would autoflush a half-applied update.
+    new_name = data.name if data.name is not None and data.name != row.name else None
+    if new_name is not None and await repository.get_by_name(db, org_id=row.org_id, name=new_name):
+        raise ConflictError(f"an integration named {new_name!r} exists", field="name")
     await _check_inbound_port(
         db, org_id=row.org_id, vendor=row.vendor, config=config, exclude=row.id
     )
-    if data.enabled is not None:
-        row.enabled = data.enabled
     new_config = config.model_dump(mode="json")
-    if new_config != row.config:
-        row.config = new_config
     new_secrets = {
         name: row.secrets[name]
         if name in row.secrets and name not in provided and stored.get(name) == value
         else sealed.seal(keyring, org_id=row.org_id, credential_id=row.id, field=name, value=value)
         for name, value in plain.items()
     }
+    if new_name is not None:
+        row.name = new_name
+    if data.enabled is not None:
+        row.enabled = data.enabled
+    if new_config != row.config:
+        row.config = new_config
     if new_secrets != row.secrets:
         row.secrets = new_secrets
     before = data.version
     try:
         await db.flush()
-    except (StaleDataError, IntegrityError):
+    except StaleDataError:
         raise ConflictError(
             "integration changed concurrently: reload and retry", field="version"
         ) from None
+    except IntegrityError:
+        raise ConflictError(f"an integration named {row.name!r} exists", field="name") from None
     if row.version != before:
         logger.info("integration %s updated (version %d -> %d)", row.id, before, row.version)
         if orchestrator is not None:

@@ -42,21 +42,25 @@ def with_local_secrets(settings: Settings) -> Settings:
     """`settings` with `jwt_secret` and `encryption_keys` filled from the data directory.
 
     Values already set (from the environment) are kept; missing ones are read from, or
-    generated into, files under `settings.data_dir`.
+    generated into, files under `settings.data_dir`. No JWT secret is generated when an
+    external identity provider is configured (`EHR_JWT_JWKS_URL`): locally signed tokens
+    are then accepted only if `EHR_JWT_SECRET` says so.
 
     Raises:
         OSError: the data directory cannot be created or read.
     """
-    changes: dict[str, str] = {}
-    if not settings.jwt_secret:
-        changes["jwt_secret"] = _read_or_create(
+    jwt_secret = settings.jwt_secret
+    if not jwt_secret and not settings.jwt_jwks_url:
+        # With an identity provider configured, HS256 stays off unless asked for.
+        jwt_secret = _read_or_create(
             settings.data_dir / JWT_SECRET_FILE, lambda: secrets.token_urlsafe(48)
         )
-    if not settings.encryption_keys:
-        changes["encryption_keys"] = _read_or_create(
-            settings.data_dir / ENCRYPTION_KEYS_FILE, lambda: Keyring.generate().to_spec()
-        )
-    return dataclasses.replace(settings, **changes) if changes else settings
+    encryption_keys = settings.encryption_keys or _read_or_create(
+        settings.data_dir / ENCRYPTION_KEYS_FILE, lambda: Keyring.generate().to_spec()
+    )
+    if (jwt_secret, encryption_keys) == (settings.jwt_secret, settings.encryption_keys):
+        return settings
+    return dataclasses.replace(settings, jwt_secret=jwt_secret, encryption_keys=encryption_keys)
 
 
 def keyring_from_settings(settings: Settings) -> Keyring:

@@ -133,12 +133,14 @@ class Hl7V2xClient:
             pool, self._pool = self._pool, None
             await pool.close()
 
-    def _generate(self, params: _GenerateParams, **overrides: str) -> v2.Message:
+    def _generate(self, params: _GenerateParams, *, processing_id: str = "P") -> v2.Message:
         version = params.version or self.config.hl7_version
         if version not in _GENERATOR_VERSIONS:
             version = "2.5.1"  # the generator's newest; receivers read older fields anyway
         try:
-            return v2.generate(params.kind, version=version, seed=params.seed, **overrides)
+            return v2.generate(
+                params.kind, version=version, seed=params.seed, processing_id=processing_id
+            )
         except ValueError as exc:
             raise InvalidError(str(exc), field="params.kind") from None
 
@@ -202,7 +204,7 @@ def _reason(exc: BaseException) -> str:
         return f"certificate verification failed ({exc.verify_message})"
     if isinstance(exc, ssl.SSLError):
         return f"TLS handshake failed ({exc.reason or type(exc).__name__})"
-    return exc.strerror or str(exc) or type(exc).__name__
+    return getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
 
 
 def _ms(started: float) -> float:
