@@ -206,3 +206,19 @@ async def tamper(url: str, sql: str, **params: Any) -> None:
             await connection.execute("ALTER TABLE audit_logs ENABLE TRIGGER audit_logs_append_only")
     finally:
         await connection.close()
+
+
+def declared_permissions(router: Any) -> dict[tuple[str, str], tuple[str, str]]:
+    """(method, path) -> (object, action) that each route of ``router`` declares with require()."""
+    from ehr_api.deps import Permission
+
+    return {
+        (method, route.path): next(
+            (dep.call.obj, dep.call.act)
+            for dep in route.dependant.dependencies
+            if isinstance(dep.call, Permission)
+        )
+        for route in router.routes
+        if isinstance(route, APIRoute)
+        for method in route.methods
+    }

@@ -10,15 +10,14 @@ from typing import Any
 
 import pytest
 from ehr_api.app import create_app
-from ehr_api.deps import Permission
 from ehr_api.integrations.routes import router
 from ehr_api.settings import Settings
-from fastapi.routing import APIRoute
 from hl7_fhir import v2
 from hl7_fhir.mllp import ConnectionInfo, MLLPServer
 
 from tests.ehr_api.integrations.api import Api
 from tests.ehr_api.integrations.conftest import Pem
+from tests.ehr_api.support import declared_permissions
 
 BASE = "/api/admin/integrations"
 
@@ -42,16 +41,7 @@ def ris(port: int, **config: Any) -> dict[str, Any]:
 
 def test_every_route_declares_its_permission() -> None:
     assert set(create_app(Settings()).openapi()["paths"]) >= {BASE, f"{BASE}/{{integration_id}}"}
-    declared = {
-        (method, route.path): next(
-            (dep.call.obj, dep.call.act)
-            for dep in route.dependant.dependencies
-            if isinstance(dep.call, Permission)
-        )
-        for route in router.routes
-        if isinstance(route, APIRoute)
-        for method in route.methods
-    }
+    declared = declared_permissions(router)
     assert declared == {
         ("POST", BASE): ("integrations", "write"),
         ("GET", BASE): ("integrations", "read"),

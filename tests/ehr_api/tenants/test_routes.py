@@ -4,28 +4,18 @@ from __future__ import annotations
 
 import pytest
 from ehr_api.app import create_app
-from ehr_api.deps import Permission
 from ehr_api.settings import Settings
 from ehr_api.tenants.routes import router
-from fastapi.routing import APIRoute
 
 from tests.ehr_api.integrations.api import Api
+from tests.ehr_api.support import declared_permissions
 
 BASE = "/api/admin/orgs"
 
 
 def test_every_route_declares_its_permission() -> None:
     assert BASE in create_app(Settings()).openapi()["paths"]
-    declared = {
-        (method, route.path): next(
-            (dep.call.obj, dep.call.act)
-            for dep in route.dependant.dependencies
-            if isinstance(dep.call, Permission)
-        )
-        for route in router.routes
-        if isinstance(route, APIRoute)
-        for method in route.methods
-    }
+    declared = declared_permissions(router)
     assert declared == {
         ("POST", BASE): ("orgs", "write"),
         ("GET", BASE): ("orgs", "read"),

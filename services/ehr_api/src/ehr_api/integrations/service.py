@@ -24,7 +24,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.exc import StaleDataError
 
 from ehr_api.db import current_org_id
-from ehr_api.errors import ConflictError, InvalidError, NotFoundError
+from ehr_api.errors import ConflictError, NotFoundError
 from ehr_api.integrations import repository
 from ehr_api.integrations import secrets as sealed
 from ehr_api.integrations.models import HL7_V2X, IntegrationCredential
@@ -36,6 +36,7 @@ from ehr_api.integrations.schemas import (
     IntegrationUpdate,
 )
 from ehr_api.integrations.validation import spec_for, validate
+from ehr_api.pagination import check_page
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
@@ -102,10 +103,7 @@ async def list(  # the house verb for a collection read
     Raises:
         InvalidError: `limit` outside 1..MAX_PAGE or a negative `offset`.
     """
-    if not 1 <= limit <= MAX_PAGE:
-        raise InvalidError(f"limit must be between 1 and {MAX_PAGE}", field="limit")
-    if offset < 0:
-        raise InvalidError("offset must not be negative", field="offset")
+    check_page(limit, offset, max_page=MAX_PAGE)
     org_id = current_org_id(db)
     rows = await repository.list_page(db, org_id=org_id, limit=limit, offset=offset, vendor=vendor)
     return IntegrationList(

@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy.exc import IntegrityError
 
-from ehr_api.errors import ConflictError, InvalidError, NotFoundError
+from ehr_api.errors import ConflictError, NotFoundError
+from ehr_api.pagination import check_page
 from ehr_api.tenants import repository
 from ehr_api.tenants.models import Organization, OrgStatus
 from ehr_api.tenants.schemas import (
@@ -124,10 +125,7 @@ async def list(
     Raises:
         InvalidError: `limit` outside 1..MAX_PAGE or a negative `offset`.
     """
-    if not 1 <= limit <= MAX_PAGE:
-        raise InvalidError(f"limit must be between 1 and {MAX_PAGE}", field="limit")
-    if offset < 0:
-        raise InvalidError("offset must not be negative", field="offset")
+    check_page(limit, offset, max_page=MAX_PAGE)
     rows = await repository.list_page(db, limit=limit, offset=offset, status=status)
     return OrganizationList(
         items=[OrganizationRead.model_validate(row) for row in rows],
