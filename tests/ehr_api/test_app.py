@@ -92,11 +92,11 @@ async def test_openapi_documents_the_bearer_scheme(harness: Harness) -> None:
         "bearerFormat": "JWT or ehr_ API key",
         "description": schema["components"]["securitySchemes"]["bearer"]["description"],
     }
-    # Every /api operation asks for it; health checks do not.
+    # Every /api and /fhir operation asks for it; health checks do not.
     for path, operations in schema["paths"].items():
         for operation in operations.values():
             secured = operation.get("security") == [{"bearer": []}]
-            assert secured == path.startswith("/api/"), path
+            assert secured == path.startswith(("/api/", "/fhir/")), path
 
 
 def test_building_the_app_touches_nothing(tmp_path: Path) -> None:

@@ -33,8 +33,8 @@ def _table_names(connection: Connection) -> set[str]:
     return set(inspect(connection).get_table_names())
 
 
-def test_head_is_the_initial_revision() -> None:
-    assert head_revision() == "0001"
+def test_head_is_the_fhir_store_revision() -> None:
+    assert head_revision() == "0002"
     assert migrations_dir() == ROOT / "migrations"
 
 
@@ -84,7 +84,8 @@ async def test_every_tenant_table_has_an_index_leading_with_org_id(migrated: str
         inspector = inspect(connection)
         indexes = [index["column_names"] for index in inspector.get_indexes(table)]
         uniques = [unique["column_names"] for unique in inspector.get_unique_constraints(table)]
-        return {columns[0] for columns in indexes + uniques if columns}
+        primary = [inspector.get_pk_constraint(table)["constrained_columns"]]  # an index too
+        return {columns[0] for columns in indexes + uniques + primary if columns}
 
     try:
         async with engine.connect() as connection:

@@ -22,6 +22,9 @@ from ehr_api.db.models import (
     ApiKey,
     AuditLog,
     EventLog,
+    FhirResource,
+    FhirResourceHistory,
+    FhirSearchToken,
     IntegrationCredential,
     Organization,
     Principal,
@@ -41,6 +44,25 @@ class Tenants:
     b: uuid.UUID
 
 
+def _fhir_rows(org_id: uuid.UUID) -> list[object]:
+    """The same resource id in both organisations: ids are only unique per organisation."""
+    version = {"resource_type": "Patient", "id": "p1", "version_id": 1, "deleted": False}
+    content = {"resourceType": "Patient", "id": "p1"}
+    now = datetime.now(UTC)
+    return [
+        FhirResource(org_id=org_id, last_updated=now, content=content, **version),
+        FhirResourceHistory(org_id=org_id, last_updated=now, content=content, **version),
+        FhirSearchToken(
+            org_id=org_id,
+            resource_type="Patient",
+            resource_id="p1",
+            param="identifier",
+            system="urn:mrn",
+            code="1",
+        ),
+    ]
+
+
 def _rows_for(org_id: uuid.UUID, slug: str) -> list[object]:
     return [
         Principal(org_id=org_id, subject=f"{slug}-user"),
@@ -50,6 +72,7 @@ def _rows_for(org_id: uuid.UUID, slug: str) -> list[object]:
             org_id=org_id, vendor="hl7-v2x", name="ris", config={"mllp_port": 2575}
         ),
         EventLog(org_id=org_id, event_type="report.final", source="mllp"),
+        *_fhir_rows(org_id),
         AuditLog(
             org_id=org_id,
             actor=f"{slug}-user",

@@ -42,6 +42,7 @@ from ehr_api.auth.routes import router as access_router
 from ehr_api.auth.tokens import TokenVerifier
 from ehr_api.db import Database, RowSecurityError
 from ehr_api.errors import AuthenticationError
+from ehr_api.fhir_store.routes import router as fhir_router
 from ehr_api.integrations.orchestrator import Orchestrator
 from ehr_api.integrations.routes import router as integrations_router
 from ehr_api.migrate import current_revision, head_revision
@@ -101,6 +102,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(audit_router)
     app.include_router(organisations_router)
     app.include_router(integrations_router)
+    app.include_router(fhir_router)
     return app
 
 

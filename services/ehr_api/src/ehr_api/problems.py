@@ -56,8 +56,13 @@ def operation_outcome(
 def _respond(
     request: Request, status: int, title: str, detail: str, *, field: str | None = None,
     errors: list[dict[str, Any]] | None = None, fhir_code: str | None = None,
+    issues: list[dict[str, Any]] | None = None,
 ) -> JSONResponse:  # fmt: skip
+    """`issues` (OperationOutcome issues) replace the one-issue outcome on /fhir."""
     request_id = getattr(request.state, "request_id", None)
+    if _is_fhir(request) and issues:
+        body = {"resourceType": "OperationOutcome", "issue": issues}
+        return JSONResponse(body, status_code=status, media_type=FHIR_JSON)
     if _is_fhir(request):
         outcome = operation_outcome(
             fhir_code or _FHIR_CODES.get(status, "processing"),
@@ -83,6 +88,7 @@ def install_error_handlers(app: FastAPI) -> None:
             field=exc.field,
             errors=errors if isinstance(errors, list) else None,
             fhir_code=exc.fhir_code,
+            issues=issues if isinstance(issues := exc.extra.get("issues"), list) else None,
         )
 
     @app.exception_handler(RequestValidationError)

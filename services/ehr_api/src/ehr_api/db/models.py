@@ -11,6 +11,7 @@ from ehr_api.audit.models import ActorType, AuditLog
 from ehr_api.auth.models import ApiKey, Principal, PrincipalKind, RoleAssignment
 from ehr_api.db.base import Base
 from ehr_api.events.models import EventLog
+from ehr_api.fhir_store.models import FhirResource, FhirResourceHistory, FhirSearchToken
 from ehr_api.integrations.models import (
     FHIR_R4,
     HL7_V2X,
@@ -29,6 +30,9 @@ __all__ = [
     "AuditLog",
     "Base",
     "EventLog",
+    "FhirResource",
+    "FhirResourceHistory",
+    "FhirSearchToken",
     "IntegrationCredential",
     "IntegrationVendor",
     "OrgStatus",
