@@ -148,8 +148,12 @@ async def test_metadata_is_json_only(fhir: Fhir) -> None:
     assert statement["format"] == ["application/fhir+json", "json"]
     patient_entry = next(r for r in statement["rest"][0]["resource"] if r["type"] == "Patient")
     assert {i["code"] for i in patient_entry["interaction"]} == {
-        "read", "vread", "create", "update", "delete", "search-type"
+        "read", "vread", "create", "update", "patch", "delete", "history-instance",
+        "history-type", "search-type",
     }  # fmt: skip
+    assert patient_entry["conditionalUpdate"] is True and patient_entry["readHistory"] is True
+    assert [op["name"] for op in patient_entry["operation"]] == ["validate"]
+    assert statement["patchFormat"] == ["application/json-patch+json"]
     assert {p["name"] for p in patient_entry["searchParam"]} == {"_id", "identifier"}
     xml_only = {**fhir.a, "Accept": "application/fhir+xml"}
     xml = await fhir.client.get(f"{BASE}/metadata", headers=xml_only)

@@ -40,3 +40,24 @@ async def test_reads_are_audited_with_the_returned_ids(fhir: Fhir) -> None:
         ("Patient", [pid]),
         ("Patient", [pid]),
     ]
+
+
+async def test_new_interactions_are_permission_checked(fhir: Fhir) -> None:
+    harness, client = fhir.harness, fhir.client
+    clinician = harness.auth("org-a", "clinician", sub="doc")
+    auditor = harness.auth("org-a", "auditor", sub="aud")
+    pid = (await client.post(f"{BASE}/Patient", json=patient(), headers=clinician)).json()["id"]
+    patch = [{"op": "replace", "path": "/gender", "value": "other"}]
+    patch_headers = {"Content-Type": "application/json-patch+json"}
+    form = {"Content-Type": "application/x-www-form-urlencoded"}
+    for who, expected in ((auditor, 403), (clinician, 200)):
+        responses = [
+            await client.patch(
+                f"{BASE}/Patient/{pid}", json=patch, headers={**who, **patch_headers}
+            ),
+            await client.post(f"{BASE}/Patient/$validate", json=patient(), headers=who),
+            await client.post(f"{BASE}/Patient/{pid}/$validate", json=patient(), headers=who),
+            await client.post(f"{BASE}/Patient/_search", data={}, headers={**who, **form}),
+            await client.put(f"{BASE}/Patient?identifier=urn:mrn|123", json=patient(), headers=who),
+        ]
+        assert [r.status_code for r in responses] == [expected] * 5, [r.text for r in responses]

@@ -10,9 +10,23 @@ from typing import Any
 
 from ehr_api.fhir_store.service import SEARCH_PARAMETERS, supported_types
 
-__all__ = ["INTERACTIONS", "capability_statement"]
+__all__ = ["INTERACTIONS", "OPERATIONS", "capability_statement"]
 
-INTERACTIONS: tuple[str, ...] = ("read", "vread", "create", "update", "delete", "search-type")
+INTERACTIONS: tuple[str, ...] = (
+    "read",
+    "vread",
+    "create",
+    "update",
+    "patch",
+    "delete",
+    "history-instance",
+    "history-type",
+    "search-type",
+)
+#: Operations on every type (type and instance level).
+OPERATIONS: tuple[tuple[str, str], ...] = (
+    ("validate", "http://hl7.org/fhir/OperationDefinition/Resource-validate"),
+)
 
 
 def capability_statement(base_url: str) -> dict[str, Any]:
@@ -22,14 +36,15 @@ def capability_statement(base_url: str) -> dict[str, Any]:
             "type": name,
             "interaction": [{"code": code} for code in INTERACTIONS],
             "versioning": "versioned",
-            "readHistory": False,
+            "readHistory": True,
             "updateCreate": True,
             "conditionalCreate": True,
-            "conditionalUpdate": False,
+            "conditionalUpdate": True,
             "conditionalDelete": "not-supported",
             "searchParam": [
                 {"name": name, "type": kind} for name, kind in SEARCH_PARAMETERS.items()
             ],
+            "operation": [{"name": op, "definition": url} for op, url in OPERATIONS],
         }
         for name in sorted(supported_types())
     ]
@@ -42,5 +57,6 @@ def capability_statement(base_url: str) -> dict[str, Any]:
         "implementation": {"description": "EHR integration platform FHIR store", "url": base_url},
         "fhirVersion": "4.0.1",
         "format": ["application/fhir+json", "json"],
+        "patchFormat": ["application/json-patch+json"],
         "rest": [{"mode": "server", "resource": resources}],
     }

@@ -9,6 +9,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Select, delete, func, select
@@ -24,6 +25,7 @@ __all__ = [
     "count",
     "get_current",
     "get_version",
+    "history",
     "replace_tokens",
     "search",
 ]
@@ -165,3 +167,45 @@ async def count(
     query = _matching(org_id=org_id, resource_type=resource_type, ids=ids, tokens=tokens)
     total = await db.scalar(select(func.count()).select_from(query.subquery()))
     return int(total or 0)
+
+
+def _versions(
+    *,
+    org_id: uuid.UUID,
+    resource_type: str,
+    resource_id: str | None,
+    since: datetime | None,
+) -> Select[Any]:
+    query = select(FhirResourceHistory).where(
+        FhirResourceHistory.org_id == org_id,
+        FhirResourceHistory.resource_type == resource_type,
+    )
+    if resource_id is not None:
+        query = query.where(FhirResourceHistory.id == resource_id)
+    if since is not None:
+        query = query.where(FhirResourceHistory.last_updated >= since)
+    return query
+
+
+async def history(
+    db: AsyncSession,
+    *,
+    org_id: uuid.UUID,
+    resource_type: str,
+    resource_id: str | None = None,
+    since: datetime | None = None,
+    limit: int,
+) -> tuple[int, list[FhirResourceHistory]]:
+    """(total, newest first up to `limit`) versions of one type, or of one resource."""
+    query = _versions(
+        org_id=org_id, resource_type=resource_type, resource_id=resource_id, since=since
+    )
+    total = int(await db.scalar(select(func.count()).select_from(query.subquery())) or 0)
+    if not limit:
+        return total, []
+    ordered = query.order_by(
+        FhirResourceHistory.last_updated.desc(),
+        FhirResourceHistory.id,
+        FhirResourceHistory.version_id.desc(),
+    ).limit(limit)
+    return total, [*(await db.execute(ordered)).scalars()]

@@ -3,110 +3,30 @@
 The resource type is a path parameter, so the permission cannot be fixed at declaration
 time: `allow(interaction)` checks `fhir_object(type)` + `fhir_action(interaction)` once
 the type is known (an unknown type is a 404 before any permission is asked). Every route
-tells the audit middleware which resource ids it returned.
+tells the audit middleware which resource ids it returned. Shared helpers live in `http`;
+history, `$validate` and PATCH in `routes_ops` (included ahead of the read route).
 """
 
 from __future__ import annotations
 
-import json
-from collections.abc import Awaitable, Callable
-from email.utils import format_datetime
-from typing import Annotated, Any
-from urllib.parse import urlencode
+from typing import Annotated
+from urllib.parse import parse_qsl, urlencode
 
 from fastapi import APIRouter, Depends, Header, Request, Response
 from fastapi.responses import JSONResponse
 
 from ehr_api.audit.middleware import annotate
-from ehr_api.auth.principal import Principal
-from ehr_api.auth.rbac import fhir_action, fhir_object
-from ehr_api.deps import CurrentOrgId, CurrentPrincipal, OrgReadSession, OrgSession, get_access
-from ehr_api.errors import DomainError, NotFoundError
-from ehr_api.fhir_store import service
+from ehr_api.deps import CurrentOrgId, CurrentPrincipal, OrgReadSession, OrgSession
+from ehr_api.fhir_store import operations, service
 from ehr_api.fhir_store.capability import capability_statement
-from ehr_api.fhir_store.models import FhirResource, FhirResourceHistory
+from ehr_api.fhir_store.http import Body, allow, base_url, if_match, json_only, outcome, respond
+from ehr_api.fhir_store.routes_ops import router as ops_router
 from ehr_api.problems import FHIR_JSON
 
 __all__ = ["router"]
 
 
-class NotAcceptableError(DomainError):
-    """The client accepts only formats we do not produce (XML): 406."""
-
-    status = 406
-    title = "Not acceptable"
-    fhir_code = "not-supported"
-
-
-def _json_only(accept: Annotated[str | None, Header()] = None) -> None:
-    """406 when the Accept header names formats but none we can produce (JSON only)."""
-    if not accept:
-        return
-    kinds = [part.split(";")[0].strip().lower() for part in accept.split(",")]
-    if not any(kind in ("*/*", "application/*") or "json" in kind for kind in kinds):
-        raise NotAcceptableError(f"only application/fhir+json is supported, not {accept!r}")
-
-
-router = APIRouter(prefix="/fhir/R4", tags=["fhir"], dependencies=[Depends(_json_only)])
-
-
-def allow(interaction: str) -> Callable[..., Awaitable[Principal]]:
-    """Dependency: 404 for an unsupported type, 403 without the permission."""
-    act = fhir_action(interaction)
-
-    async def check(request: Request, resource_type: str, principal: CurrentPrincipal) -> Principal:
-        if resource_type not in service.supported_types():
-            raise NotFoundError(f"resource type {resource_type!r} is not supported")
-        await get_access(request).authorize(principal, fhir_object(resource_type), act)
-        return principal
-
-    return check
-
-
-async def _body(request: Request) -> dict[str, Any]:
-    try:
-        body = json.loads(await request.body())
-    except ValueError as exc:
-        raise service.BadRequestError(f"the body is not JSON: {exc}") from exc
-    if not isinstance(body, dict):
-        raise service.BadRequestError("the body must be a JSON object (a FHIR resource)")
-    return body
-
-
-Body = Annotated[dict[str, Any], Depends(_body)]
-
-
-def _respond(
-    request: Request,
-    row: FhirResource | FhirResourceHistory,
-    *,
-    status: int = 200,
-    prefer: str | None = None,
-    location: bool = False,
-) -> Response:
-    """The resource with ETag / Last-Modified (and Location), honouring Prefer: return=."""
-    annotate(request, resource_type=row.resource_type, resource_ids=[row.id])
-    headers = {
-        "ETag": f'W/"{row.version_id}"',
-        "Last-Modified": format_datetime(row.last_updated, usegmt=True),
-    }
-    if location:
-        headers["Location"] = str(
-            request.url_for("vread", resource_type=row.resource_type, resource_id=row.id,
-                            version=str(row.version_id))
-        )  # fmt: skip
-    if prefer and "return=minimal" in prefer:
-        return Response(status_code=status, headers=headers)
-    return JSONResponse(row.content, status_code=status, headers=headers, media_type=FHIR_JSON)
-
-
-def _if_match(value: str | None) -> int | None:
-    if value is None:
-        return None
-    digits = value.strip().removeprefix("W/").strip('"')
-    if not digits.isdigit():
-        raise service.BadRequestError(f'If-Match must look like W/"1", got {value!r}')
-    return int(digits)
+router = APIRouter(prefix="/fhir/R4", tags=["fhir"], dependencies=[Depends(json_only)])
 
 
 @router.get("/metadata")
@@ -116,7 +36,7 @@ async def metadata(request: Request, _principal: CurrentPrincipal) -> JSONRespon
     Authenticated (not public) so that every /fhir request has an accountable actor in
     the audit log; SMART discovery documents can be published separately if needed.
     """
-    body = capability_statement(str(request.base_url).rstrip("/") + "/fhir/R4")
+    body = capability_statement(base_url(request))
     return JSONResponse(body, media_type=FHIR_JSON)
 
 
@@ -133,16 +53,15 @@ async def create(
     row, created = await service.create(
         db, org_id=org_id, resource_type=resource_type, body=body, if_none_exist=if_none_exist
     )
-    return _respond(request, row, status=201 if created else 200, prefer=prefer, location=True)
+    return respond(request, row, status=201 if created else 200, prefer=prefer, location=True)
 
 
-@router.get("/{resource_type}", dependencies=[Depends(allow("search-type"))])
-async def search(
-    request: Request, resource_type: str, db: OrgReadSession, org_id: CurrentOrgId
-) -> JSONResponse:
-    query = list(request.query_params.multi_items())
+async def _search(
+    request: Request, resource_type: str, db: OrgReadSession, org_id: CurrentOrgId,
+    query: list[tuple[str, str]],
+) -> JSONResponse:  # fmt: skip
     found = await service.search(db, org_id=org_id, resource_type=resource_type, query=query)
-    base = str(request.base_url).rstrip("/") + "/fhir/R4"
+    base = base_url(request)
     annotate(request, resource_type=resource_type, resource_ids=[r.id for r in found.resources])
     bundle = {
         "resourceType": "Bundle",
@@ -161,12 +80,39 @@ async def search(
     return JSONResponse(bundle, media_type=FHIR_JSON)
 
 
+@router.get("/{resource_type}", dependencies=[Depends(allow("search-type"))])
+async def search(
+    request: Request, resource_type: str, db: OrgReadSession, org_id: CurrentOrgId
+) -> JSONResponse:
+    query = list(request.query_params.multi_items())
+    return await _search(request, resource_type, db, org_id, query)
+
+
+@router.post("/{resource_type}/_search", dependencies=[Depends(allow("search-type"))])
+async def search_post(
+    request: Request, resource_type: str, db: OrgReadSession, org_id: CurrentOrgId
+) -> JSONResponse:
+    """Search with form-encoded parameters (URL parameters count too); same as GET."""
+    kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if kind not in ("", "application/x-www-form-urlencoded"):
+        raise service.BadRequestError(f"_search takes form-encoded parameters, not {kind!r}")
+    try:
+        form = parse_qsl((await request.body()).decode(), keep_blank_values=True)
+    except UnicodeDecodeError as exc:
+        raise service.BadRequestError(f"the form is not UTF-8: {exc}") from exc
+    query = [*request.query_params.multi_items(), *form]
+    return await _search(request, resource_type, db, org_id, query)
+
+
+router.include_router(ops_router)  # before read: /{type}/_history is not a read
+
+
 @router.get("/{resource_type}/{resource_id}", dependencies=[Depends(allow("read"))])
 async def read(
     request: Request, resource_type: str, resource_id: str, db: OrgReadSession, org_id: CurrentOrgId
 ) -> Response:
     row = await service.get(db, org_id=org_id, resource_type=resource_type, resource_id=resource_id)
-    return _respond(request, row)
+    return respond(request, row)
 
 
 @router.get(
@@ -185,7 +131,7 @@ async def vread(
     row = await service.get_version(
         db, org_id=org_id, resource_type=resource_type, resource_id=resource_id, version=version
     )
-    return _respond(request, row)
+    return respond(request, row)
 
 
 @router.put("/{resource_type}/{resource_id}", dependencies=[Depends(allow("update"))])
@@ -197,7 +143,7 @@ async def update(
     db: OrgSession,
     org_id: CurrentOrgId,
     prefer: Annotated[str | None, Header()] = None,
-    if_match: Annotated[str | None, Header()] = None,
+    if_match_header: Annotated[str | None, Header(alias="If-Match")] = None,
 ) -> Response:
     row, created = await service.update(
         db,
@@ -205,9 +151,9 @@ async def update(
         resource_type=resource_type,
         resource_id=resource_id,
         body=body,
-        if_match=_if_match(if_match),
+        if_match=if_match(if_match_header),
     )
-    return _respond(request, row, status=201 if created else 200, prefer=prefer, location=True)
+    return respond(request, row, status=201 if created else 200, prefer=prefer, location=True)
 
 
 @router.delete("/{resource_type}/{resource_id}", dependencies=[Depends(allow("delete"))])
@@ -219,9 +165,28 @@ async def delete(
     )
     annotate(request, resource_type=resource_type, resource_ids=[resource_id])
     text = f"{resource_type}/{resource_id} deleted" if row else "nothing to delete"
-    outcome = {
-        "resourceType": "OperationOutcome",
-        "issue": [{"severity": "information", "code": "informational", "diagnostics": text}],
-    }
     headers = {"ETag": f'W/"{row.version_id}"'} if row else {}
-    return JSONResponse(outcome, headers=headers, media_type=FHIR_JSON)
+    body = outcome("information", "informational", text)
+    return JSONResponse(body, headers=headers, media_type=FHIR_JSON)
+
+
+@router.put("/{resource_type}", dependencies=[Depends(allow("update"))])
+async def conditional_update(
+    request: Request,
+    resource_type: str,
+    body: Body,
+    db: OrgSession,
+    org_id: CurrentOrgId,
+    prefer: Annotated[str | None, Header()] = None,
+    if_match_header: Annotated[str | None, Header(alias="If-Match")] = None,
+) -> Response:
+    """PUT with search parameters: 0 matches create, 1 updates it, several are a 412."""
+    row, created = await operations.conditional_update(
+        db,
+        org_id=org_id,
+        resource_type=resource_type,
+        query=list(request.query_params.multi_items()),
+        body=body,
+        if_match=if_match(if_match_header),
+    )
+    return respond(request, row, status=201 if created else 200, prefer=prefer, location=True)

@@ -33,6 +33,8 @@ __all__ = [
     "GoneError",
     "PreconditionFailedError",
     "SearchResult",
+    "check_id",
+    "check_type",
     "create",
     "delete",
     "get",
@@ -40,6 +42,8 @@ __all__ = [
     "search",
     "supported_types",
     "update",
+    "validate_body",
+    "write",
 ]
 
 DEFAULT_COUNT = 20
@@ -91,17 +95,18 @@ def supported_types() -> frozenset[str]:
     return frozenset(name for name in names if resource_model(name) is not None)
 
 
-def _check_type(resource_type: str) -> None:
+def check_type(resource_type: str) -> None:
     if resource_type not in supported_types():
         raise NotFoundError(f"resource type {resource_type!r} is not supported")
 
 
-def _check_id(resource_id: str) -> None:
+def check_id(resource_id: str) -> None:
     if not _ID.fullmatch(resource_id):
         raise BadRequestError(f"{resource_id!r} is not a valid FHIR id", field="id")
 
 
-def _validate(resource_type: str, body: Mapping[str, Any]) -> None:
+def validate_body(resource_type: str, body: Mapping[str, Any]) -> None:
+    """BadRequestError for a wrong resourceType, InvalidError (422) with every issue."""
     if body.get("resourceType") != resource_type:
         raise BadRequestError(
             f"resourceType must be {resource_type!r}, got {body.get('resourceType')!r}",
@@ -126,7 +131,7 @@ def _tokens(content: Mapping[str, Any]) -> Iterable[tuple[str, str, str]]:
             yield "identifier", str(item.get("system") or ""), item["value"]
 
 
-async def _write(
+async def write(
     db: AsyncSession,
     *,
     org_id: uuid.UUID,
@@ -166,7 +171,7 @@ async def get(
         NotFoundError: unknown type, or no such resource in this organisation.
         GoneError: the resource was deleted.
     """
-    _check_type(resource_type)
+    check_type(resource_type)
     row = await repository.get_current(
         db, org_id=org_id, resource_type=resource_type, resource_id=resource_id
     )
@@ -181,7 +186,7 @@ async def get_version(
     db: AsyncSession, *, org_id: uuid.UUID, resource_type: str, resource_id: str, version: str
 ) -> FhirResourceHistory:
     """One version (vread). Raises NotFoundError, or GoneError for a tombstone version."""
-    _check_type(resource_type)
+    check_type(resource_type)
     row = None
     if version.isdigit():
         row = await repository.get_version(
@@ -214,8 +219,8 @@ async def create(
     Raises:
         NotFoundError, BadRequestError, InvalidError (422), PreconditionFailedError.
     """
-    _check_type(resource_type)
-    _validate(resource_type, body)
+    check_type(resource_type)
+    validate_body(resource_type, body)
     if if_none_exist:
         found = await search(
             db, org_id=org_id, resource_type=resource_type, query=parse_qsl(if_none_exist)
@@ -227,7 +232,7 @@ async def create(
     row = FhirResource(
         org_id=org_id, resource_type=resource_type, id=str(uuid.uuid4()), version_id=1
     )
-    return await _write(
+    return await write(
         db, org_id=org_id, row=row, content=dict(body), event_type="fhir.created"
     ), True
 
@@ -248,11 +253,11 @@ async def update(
         PreconditionFailedError: `if_match` is not the current version.
         NotFoundError, InvalidError.
     """
-    _check_type(resource_type)
-    _check_id(resource_id)
+    check_type(resource_type)
+    check_id(resource_id)
     if body.get("id") != resource_id:
         raise BadRequestError("the resource's id must match the URL's id", field="id")
-    _validate(resource_type, body)
+    validate_body(resource_type, body)
     row = await repository.get_current(
         db, org_id=org_id, resource_type=resource_type, resource_id=resource_id
     )
@@ -266,7 +271,7 @@ async def update(
     else:
         row.version_id += 1
     event = "fhir.updated" if current is not None else "fhir.created"
-    return await _write(
+    return await write(
         db, org_id=org_id, row=row, content=dict(body), event_type=event
     ), current is None
 
@@ -275,14 +280,14 @@ async def delete(
     db: AsyncSession, *, org_id: uuid.UUID, resource_type: str, resource_id: str
 ) -> FhirResource | None:
     """Write a tombstone version; None when there was nothing live to delete (idempotent)."""
-    _check_type(resource_type)
+    check_type(resource_type)
     row = await repository.get_current(
         db, org_id=org_id, resource_type=resource_type, resource_id=resource_id
     )
     if row is None or row.deleted:
         return None
     row.version_id += 1
-    return await _write(db, org_id=org_id, row=row, content=None, event_type="fhir.deleted")
+    return await write(db, org_id=org_id, row=row, content=None, event_type="fhir.deleted")
 
 
 def _token(param: str, value: str) -> TokenQuery:
@@ -304,7 +309,7 @@ async def search(
     Raises:
         BadRequestError: a `_count` that is not a non-negative integer.
     """
-    _check_type(resource_type)
+    check_type(resource_type)
     ids: list[str] | None = None
     tokens: list[TokenQuery] = []
     applied: list[tuple[str, str]] = []

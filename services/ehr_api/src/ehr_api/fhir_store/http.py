@@ -1,0 +1,137 @@
+"""HTTP helpers shared by the FHIR route modules: content negotiation, permission checks,
+body parsing, and the one way a stored version becomes a response (ETag, Last-Modified,
+Location, `Prefer: return=`).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable
+from email.utils import format_datetime
+from typing import Annotated, Any
+
+from fastapi import Depends, Header, Request, Response
+from fastapi.responses import JSONResponse
+
+from ehr_api.audit.middleware import annotate
+from ehr_api.auth.principal import Principal
+from ehr_api.auth.rbac import fhir_action, fhir_object
+from ehr_api.deps import CurrentPrincipal, get_access
+from ehr_api.errors import DomainError, NotFoundError
+from ehr_api.fhir_store import service
+from ehr_api.fhir_store.models import FhirResource, FhirResourceHistory
+from ehr_api.problems import FHIR_JSON
+
+__all__ = [
+    "Body",
+    "NotAcceptableError",
+    "allow",
+    "base_url",
+    "if_match",
+    "json_only",
+    "outcome",
+    "read_json",
+    "respond",
+]
+
+
+class NotAcceptableError(DomainError):
+    """The client accepts only formats we do not produce (XML): 406."""
+
+    status = 406
+    title = "Not acceptable"
+    fhir_code = "not-supported"
+
+
+def json_only(accept: Annotated[str | None, Header()] = None) -> None:
+    """406 when the Accept header names formats but none we can produce (JSON only)."""
+    if not accept:
+        return
+    kinds = [part.split(";")[0].strip().lower() for part in accept.split(",")]
+    if not any(kind in ("*/*", "application/*") or "json" in kind for kind in kinds):
+        raise NotAcceptableError(f"only application/fhir+json is supported, not {accept!r}")
+
+
+def allow(interaction: str) -> Callable[..., Awaitable[Principal]]:
+    """Dependency: 404 for an unsupported type, 403 without the permission."""
+    act = fhir_action(interaction)
+
+    async def check(request: Request, resource_type: str, principal: CurrentPrincipal) -> Principal:
+        if resource_type not in service.supported_types():
+            raise NotFoundError(f"resource type {resource_type!r} is not supported")
+        await get_access(request).authorize(principal, fhir_object(resource_type), act)
+        return principal
+
+    return check
+
+
+async def read_json(request: Request) -> Any:
+    """The request body as JSON (400 when it is not)."""
+    try:
+        return json.loads(await request.body())
+    except ValueError as exc:
+        raise service.BadRequestError(f"the body is not JSON: {exc}") from exc
+
+
+async def _body(request: Request) -> dict[str, Any]:
+    body = await read_json(request)
+    if not isinstance(body, dict):
+        raise service.BadRequestError("the body must be a JSON object (a FHIR resource)")
+    return body
+
+
+Body = Annotated[dict[str, Any], Depends(_body)]
+
+
+def base_url(request: Request) -> str:
+    """The FHIR base of this server as the client addressed it."""
+    return str(request.base_url).rstrip("/") + "/fhir/R4"
+
+
+def outcome(severity: str, code: str, text: str) -> dict[str, Any]:
+    """A one-issue OperationOutcome."""
+    issue = {"severity": severity, "code": code, "diagnostics": text}
+    return {"resourceType": "OperationOutcome", "issue": [issue]}
+
+
+def respond(
+    request: Request,
+    row: FhirResource | FhirResourceHistory,
+    *,
+    status: int = 200,
+    prefer: str | None = None,
+    location: bool = False,
+) -> Response:
+    """The resource with ETag / Last-Modified (and Location), honouring Prefer: return=.
+
+    `return=minimal` gives an empty body, `return=OperationOutcome` an informational
+    OperationOutcome, anything else (or nothing) the resource itself.
+    """
+    annotate(request, resource_type=row.resource_type, resource_ids=[row.id])
+    headers = {
+        "ETag": f'W/"{row.version_id}"',
+        "Last-Modified": format_datetime(row.last_updated, usegmt=True),
+    }
+    if location:
+        headers["Location"] = str(
+            request.url_for("vread", resource_type=row.resource_type, resource_id=row.id,
+                            version=str(row.version_id))
+        )  # fmt: skip
+    wanted = (prefer or "").replace(" ", "")
+    if "return=minimal" in wanted:
+        return Response(status_code=status, headers=headers)
+    if "return=OperationOutcome" in wanted:
+        text = f"{row.resource_type}/{row.id} version {row.version_id} stored"
+        body = outcome("information", "informational", text)
+        return JSONResponse(body, status_code=status, headers=headers, media_type=FHIR_JSON)
+    return JSONResponse(row.content, status_code=status, headers=headers, media_type=FHIR_JSON)
+
+
+def if_match(value: str | None) -> int | None:
+    """The version an If-Match header names (`W/"3"` -> 3), None without the header."""
+    if value is None:
+        return None
+    digits = value.strip().removeprefix("W/").strip('"')
+    if not digits.isdigit():
+        raise service.BadRequestError(f'If-Match must look like W/"1", got {value!r}')
+    return int(digits)

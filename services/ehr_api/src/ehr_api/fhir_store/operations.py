@@ -1,0 +1,156 @@
+"""Writes and checks beyond plain CRUD: JSON Patch, conditional update, `$validate`.
+
+Same rules as `service`: every change goes through `service.write` (version, history,
+index, event in one flush) and every lookup is confined to the caller's organisation.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from hl7_fhir.fhir import validate_resource
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from ehr_api.errors import InvalidError
+from ehr_api.fhir_store import repository, service
+from ehr_api.fhir_store.json_patch import PatchFailedError, PatchSyntaxError, apply_patch
+from ehr_api.fhir_store.models import FhirResource
+from ehr_api.fhir_store.service import BadRequestError, PreconditionFailedError
+
+__all__ = ["conditional_update", "patch", "validation_issues"]
+
+
+def _issue(severity: str, code: str, expression: str, text: str) -> dict[str, Any]:
+    return {"severity": severity, "code": code, "expression": [expression], "diagnostics": text}
+
+
+def validation_issues(
+    resource_type: str, body: Any, *, resource_id: str | None = None
+) -> list[dict[str, Any]]:
+    """The OperationOutcome issues of `body` as a `resource_type` (empty when valid).
+
+    `body` is the resource itself or a Parameters whose `resource` parameter holds it.
+    With `resource_id` (instance `$validate`) the resource's id must match it.
+    """
+    if isinstance(body, dict) and body.get("resourceType") == "Parameters":
+        params = body.get("parameter")
+        found = [
+            item.get("resource")
+            for item in (params if isinstance(params, list) else [])
+            if isinstance(item, dict) and item.get("name") == "resource"
+        ]
+        if not found:
+            text = "the Parameters have no 'resource' parameter"
+            return [_issue("error", "required", "Parameters.parameter", text)]
+        body = found[0]
+    if not isinstance(body, dict):
+        return [_issue("error", "structure", resource_type, "the resource must be a JSON object")]
+    if body.get("resourceType") != resource_type:
+        text = f"resourceType must be {resource_type!r}, got {body.get('resourceType')!r}"
+        return [_issue("error", "invalid", f"{resource_type}.resourceType", text)]
+    issues = [issue.to_dict() for issue in validate_resource(dict(body))]
+    if resource_id is not None and body.get("id") not in (None, resource_id):
+        text = f"the resource's id {body.get('id')!r} is not {resource_id!r}"
+        issues.append(_issue("error", "invalid", f"{resource_type}.id", text))
+    return issues
+
+
+async def patch(
+    db: AsyncSession,
+    *,
+    org_id: uuid.UUID,
+    resource_type: str,
+    resource_id: str,
+    operations: Any,
+    if_match: int | None = None,
+) -> FhirResource:
+    """Apply a JSON Patch to the current version and store the result as the next one.
+
+    Raises:
+        NotFoundError, GoneError: no live resource to patch.
+        PreconditionFailedError: `if_match` is not the current version.
+        BadRequestError: a malformed patch, or one that changes id or resourceType.
+        InvalidError: an operation does not apply, or the result is not a valid resource.
+    """
+    row = await service.get(db, org_id=org_id, resource_type=resource_type, resource_id=resource_id)
+    if if_match is not None and if_match != row.version_id:
+        raise PreconditionFailedError(
+            f"If-Match version {if_match} is not the current version ({row.version_id})"
+        )
+    try:
+        result = apply_patch(row.content, operations)
+    except PatchSyntaxError as exc:
+        raise BadRequestError(f"malformed JSON Patch: {exc}") from exc
+    except PatchFailedError as exc:
+        raise InvalidError(f"the JSON Patch does not apply: {exc}") from exc
+    if not isinstance(result, dict) or result.get("id") != resource_id:
+        raise BadRequestError("a patch may not change the resource's id", field="id")
+    service.validate_body(resource_type, result)
+    row.version_id += 1
+    return await service.write(
+        db, org_id=org_id, row=row, content=result, event_type="fhir.updated"
+    )
+
+
+async def conditional_update(
+    db: AsyncSession,
+    *,
+    org_id: uuid.UUID,
+    resource_type: str,
+    query: Sequence[tuple[str, str]],
+    body: Mapping[str, Any],
+    if_match: int | None = None,
+) -> tuple[FhirResource, bool]:
+    """PUT with search parameters, within this organisation; (row, created).
+
+    No match: create (under the body's id if it has one, else a server-assigned id);
+    one match: update it (a body id must be that match's); several: 412.
+
+    Raises:
+        BadRequestError: no search criteria, or a body id that is not the match's.
+        PreconditionFailedError: several matches, or a stale `if_match`.
+        InvalidError, NotFoundError.
+    """
+    service.check_type(resource_type)
+    criteria = [(name, value) for name, value in query if name != "_count"]
+    found = await service.search(
+        db, org_id=org_id, resource_type=resource_type, query=[*criteria, ("_count", "2")]
+    )
+    if not any(name != "_count" for name, _ in found.applied):
+        raise BadRequestError("a conditional update needs search criteria the server knows")
+    if found.total > 1:
+        raise PreconditionFailedError(f"the conditional update matched {found.total} resources")
+    body_id = body.get("id")
+    if found.total == 1:
+        match = found.resources[0]
+        if body_id not in (None, match.id):
+            raise BadRequestError(
+                f"the resource's id {body_id!r} is not the matching resource's", field="id"
+            )
+        return await service.update(
+            db,
+            org_id=org_id,
+            resource_type=resource_type,
+            resource_id=match.id,
+            body={**body, "id": match.id},
+            if_match=if_match,
+        )
+    if isinstance(body_id, str):
+        existing = await repository.get_current(
+            db, org_id=org_id, resource_type=resource_type, resource_id=body_id
+        )
+        if existing is not None and not existing.deleted:
+            raise BadRequestError(
+                f"{resource_type}/{body_id} exists but does not match the criteria", field="id"
+            )
+        return await service.update(
+            db,
+            org_id=org_id,
+            resource_type=resource_type,
+            resource_id=body_id,
+            body=body,
+            if_match=if_match,
+        )
+    return await service.create(db, org_id=org_id, resource_type=resource_type, body=body)
