@@ -15,7 +15,7 @@ from ._charset import python_codec
 from ._datetime import HL7DateTime, Precision, format_datetime, parse_datetime
 from ._encoding import DEFAULT_ENCODING, Encoding, escape, unescape
 from ._generate import MESSAGE_KINDS, generate, generate_many
-from ._message import Message, parse, standard_structure
+from ._message import Message, parse, parse_version, standard_structure
 from ._path import Path, parse_path
 from ._reference import FieldDef, SegmentDef, field_definition, long_name, segment_definition
 from ._segment import Field, Repetition, Segment
@@ -52,6 +52,7 @@ __all__ = [
     "parse_batch",
     "parse_datetime",
     "parse_path",
+    "parse_version",
     "peek_control_id",
     "python_codec",
     "segment_definition",

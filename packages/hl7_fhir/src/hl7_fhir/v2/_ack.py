@@ -18,7 +18,7 @@ from ..errors import PathError
 from ._charset import decode_message_bytes
 from ._datetime import format_datetime
 from ._encoding import Encoding
-from ._message import Message, encoding_for
+from ._message import Message, encoding_for, parse_version
 from ._path import parse_path
 
 __all__ = ["ERROR_CODES", "ErrorDetail", "build_ack", "new_control_id", "peek_control_id"]
@@ -87,15 +87,6 @@ def peek_control_id(data: bytes) -> str | None:
     if len(fields) < 10:
         return None
     return fields[9].decode("latin-1")
-
-
-def _version_tuple(version: str) -> tuple[int, ...]:
-    parts = []
-    for part in version.split("."):
-        if not part.isdigit():
-            break
-        parts.append(int(part))
-    return tuple(parts)
 
 
 def _header_line(data: bytes | bytearray | str) -> bytes | str:
@@ -219,7 +210,7 @@ def build_ack(
         return header_fields[field - 1] if field - 1 < count else ""
 
     version = inbound_field(12).split(enc.component, 1)[0] or "2.5.1"
-    version_number = _version_tuple(version)
+    version_number = parse_version(version)
     if enhanced is None:
         enhanced = bool(inbound_field(15) or inbound_field(16))
     if enhanced and code in _ENHANCED:

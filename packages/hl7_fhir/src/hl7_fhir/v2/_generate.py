@@ -21,7 +21,7 @@ from datetime import datetime, timedelta
 from ..errors import PathError
 from . import _fake_data as fake
 from ._builder import new_message
-from ._message import Message
+from ._message import Message, parse_version
 from ._path import parse_path
 from ._segment import Value
 
@@ -120,7 +120,7 @@ def generate(
     spec = _KINDS[rng.choice(_ALIASES[kind]) if kind in _ALIASES else kind]
     now = _random_time(rng) if timestamp is None else timestamp.replace(microsecond=0)
     site = rng.choice(fake.SITES)
-    ctx = _Context(rng, _version_tuple(version), now, site, fake.make_patient(rng, site, now))
+    ctx = _Context(rng, parse_version(version), now, site, fake.make_patient(rng, site, now))
     msg = new_message(
         spec.message_type + (f"^{spec.structure}" if ctx.since(2, 3, 1) else ""),
         version=version,
@@ -204,10 +204,6 @@ def _override_path(key: str) -> str:
     except PathError:
         pass
     raise TypeError(f"unexpected override {key!r}: neither a header option nor an HL7 path")
-
-
-def _version_tuple(version: str) -> tuple[int, ...]:
-    return tuple(int(part) for part in version.split("."))
 
 
 def _random_time(rng: random.Random) -> datetime:

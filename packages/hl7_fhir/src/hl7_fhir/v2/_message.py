@@ -12,7 +12,7 @@ from ._encoding import Encoding
 from ._path import parse_path
 from ._segment import Segment, Value
 
-__all__ = ["Message", "parse", "standard_structure"]
+__all__ = ["Message", "parse", "parse_version", "standard_structure"]
 
 _STRIP_LEADING = "\ufeff\x0b \t\r\n"
 _STRIP_TRAILING = "\x1c\r\n"
@@ -34,6 +34,20 @@ _STRUCTURES = {
     "MDM^T02": "MDM_T02",
     "VXU^V04": "VXU_V04",
 }
+
+
+def parse_version(text: str) -> tuple[int, ...]:
+    """An HL7 version (MSH-12.1) as numbers for comparisons; ``()`` when unreadable.
+
+    >>> parse_version("2.5.1"), parse_version("v2.3"), parse_version("")
+    ((2, 5, 1), (2, 3), ())
+    """
+    parts: list[int] = []
+    for part in text.strip().lstrip("vV").split("."):
+        if not part.isdigit():
+            break
+        parts.append(int(part))
+    return tuple(parts)
 
 
 def standard_structure(message_type: str, trigger_event: str) -> str | None:
@@ -270,12 +284,7 @@ class Message:
     @property
     def version_tuple(self) -> tuple[int, ...]:
         """MSH-12.1 as numbers for comparisons: ``(2, 5, 1)``; ``()`` when unreadable."""
-        parts = []
-        for part in self.version.split("."):
-            if not part.isdigit():
-                break
-            parts.append(int(part))
-        return tuple(parts)
+        return parse_version(self.version)
 
     @property
     def sending_application(self) -> str:

@@ -28,6 +28,7 @@ from types import ModuleType
 from typing import Any, Literal
 
 from ..errors import PathError
+from ._message import parse_version
 from ._path import parse_path
 
 __all__ = [
@@ -72,15 +73,6 @@ _ACRONYMS = frozenset(
 )
 
 
-def _version_key(version: str) -> tuple[int, ...]:
-    parts: list[int] = []
-    for part in version.strip().lstrip("vV").split("."):
-        if not part.isdigit():
-            break
-        parts.append(int(part))
-    return tuple(parts)
-
-
 @lru_cache(maxsize=64)
 def reference_version(version: str) -> str:
     """The hl7apy library that describes ``version``.
@@ -93,10 +85,10 @@ def reference_version(version: str) -> str:
     version = version.strip()
     if version in SUPPORTED_VERSIONS:
         return version
-    key = _version_key(version)
+    key = parse_version(version)
     if len(key) < 2:
         return DEFAULT_VERSION
-    older = [v for v in SUPPORTED_VERSIONS if _version_key(v) <= key]
+    older = [v for v in SUPPORTED_VERSIONS if parse_version(v) <= key]
     return older[-1] if older else SUPPORTED_VERSIONS[0]
 
 
