@@ -10,11 +10,14 @@ from typing import Any
 
 __all__ = [
     "AuthenticationError",
+    "BadRequestError",
     "ConflictError",
     "DomainError",
     "ForbiddenError",
+    "GoneError",
     "InvalidError",
     "NotFoundError",
+    "PreconditionFailedError",
 ]
 
 
@@ -70,3 +73,27 @@ class ForbiddenError(DomainError):
     status = 403
     title = "Forbidden"
     fhir_code = "forbidden"
+
+
+class BadRequestError(DomainError):
+    """Malformed request (bad id, resourceType mismatch, bad search value): 400."""
+
+    status = 400
+    title = "Bad request"
+    fhir_code = "invalid"
+
+
+class GoneError(DomainError):
+    """The resource existed and was deleted: 410 (a read must not pretend it never was)."""
+
+    status = 410
+    title = "Gone"
+    fhir_code = "deleted"
+
+
+class PreconditionFailedError(DomainError):
+    """If-Match names a version that is not current, or If-None-Exist matched several."""
+
+    status = 412
+    title = "Precondition failed"
+    fhir_code = "conflict"

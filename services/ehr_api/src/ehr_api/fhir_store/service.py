@@ -20,7 +20,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from ehr_api.auth.rbac import Policy
 from ehr_api.db.base import utcnow
-from ehr_api.errors import DomainError, InvalidError, NotFoundError
+from ehr_api.errors import (
+    BadRequestError,
+    GoneError,
+    InvalidError,
+    NotFoundError,
+    PreconditionFailedError,
+)
 from ehr_api.fhir_store import repository
 from ehr_api.fhir_store.models import FhirResource, FhirResourceHistory
 from ehr_api.fhir_store.repository import TokenQuery
@@ -51,30 +57,6 @@ MAX_COUNT = 1000
 #: Search parameters of this slice (every type): name -> FHIR search type.
 SEARCH_PARAMETERS: Mapping[str, str] = {"_id": "token", "identifier": "token"}
 _ID = re.compile(r"[A-Za-z0-9\-.]{1,64}")
-
-
-class BadRequestError(DomainError):
-    """Malformed request (bad id, resourceType mismatch, bad search value): 400."""
-
-    status = 400
-    title = "Bad request"
-    fhir_code = "invalid"
-
-
-class GoneError(DomainError):
-    """The resource existed and was deleted: 410 (a read must not pretend it never was)."""
-
-    status = 410
-    title = "Gone"
-    fhir_code = "deleted"
-
-
-class PreconditionFailedError(DomainError):
-    """If-Match names a version that is not current, or If-None-Exist matched several."""
-
-    status = 412
-    title = "Precondition failed"
-    fhir_code = "conflict"
 
 
 @dataclass(frozen=True, slots=True)
