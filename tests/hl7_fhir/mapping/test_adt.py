@@ -163,3 +163,17 @@ def test_message_bundle_has_header_first_and_provenance() -> None:
     assert all("request" not in e for e in bundle["entry"])
     header = bundle["entry"][0]["resource"]
     assert header["eventCoding"]["code"] == "A08"
+
+
+def test_birth_time_goes_into_the_birth_time_extension() -> None:
+    message = radiology("adt_a08_v25_update.hl7")
+    message["PID-7"] = "199001010830+1000"
+    patient = entries(mapping.to_fhir(message), "Patient")[0]["resource"]
+    assert patient["birthDate"] == "1990-01-01"
+    extension = patient["_birthDate"]["extension"][0]
+    assert extension["url"].endswith("patient-birthTime")
+    assert extension["valueDateTime"] == "1990-01-01T08:30:00+10:00"
+    date_only = entries(mapping.to_fhir(radiology("adt_a08_v25_update.hl7")), "Patient")[0][
+        "resource"
+    ]
+    assert "_birthDate" not in date_only

@@ -93,8 +93,8 @@ def patient_resource(context: MappingContext, pid: Segment) -> Json:
     birth = pid.get(7, 1, 1)
     if birth:
         resource["birthDate"] = fhir_date(birth, "PID-7")
-        if len(birth.split("+")[0].split("-")[0]) > 8:  # a birth time was sent
-            when = fhir_datetime(birth, profile, "PID-7")
+        when = fhir_datetime(birth, profile, "PID-7")
+        if when and "T" in when:  # a birth time was sent, not just a date
             resource["_birthDate"] = {"extension": [{"url": _BIRTH_TIME, "valueDateTime": when}]}
     sex = pid.get(8)
     if sex:
