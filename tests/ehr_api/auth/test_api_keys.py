@@ -80,7 +80,7 @@ def test_malformed_keys(key: str) -> None:
 
 def test_verify_accepts_the_right_key() -> None:
     key, row = _stored()
-    verify_api_key(key, row, now=NOW)
+    assert verify_api_key(key, row, now=NOW) is None  # raises on refusal
 
 
 def test_wrong_secret_and_unknown_prefix_look_the_same() -> None:
@@ -165,7 +165,7 @@ def test_pepper_makes_the_hash_an_hmac() -> None:
 
 def test_plain_hashes_still_verify_once_a_pepper_is_configured() -> None:
     key, row = _stored()
-    verify_api_key(key, row, now=NOW, pepper=PEPPER)
+    assert verify_api_key(key, row, now=NOW, pepper=PEPPER) is None  # raises on refusal
 
 
 def test_key_roles_are_organisation_roles_only() -> None:

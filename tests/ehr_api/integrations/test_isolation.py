@@ -84,6 +84,10 @@ async def test_same_inbound_port_in_two_organisations_is_not_a_clash(
     database: Database, orgs: Orgs, keyring: Keyring
 ) -> None:
     # Per-organisation uniqueness only; see the report on platform-wide ports.
+    created = []
     for org in (orgs.a, orgs.b):
         async with database.org_session(org) as db:
-            await integrations.create(db, data=hl7(inbound_port=2800), keyring=keyring)
+            created.append(
+                await integrations.create(db, data=hl7(inbound_port=2800), keyring=keyring)
+            )
+    assert [c.config.inbound_port for c in created] == [2800, 2800]
