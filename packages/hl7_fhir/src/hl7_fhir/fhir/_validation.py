@@ -1,5 +1,7 @@
 """Validate FHIR R4 resources: fhir.resources (R4B models) plus the required bindings.
 
+R4B is wire-compatible with R4 except for the types listed in ``_r4.R4_ONLY_TYPES``
+(dropped or redefined in R4B), which are checked against the R4 element table instead.
 The result is a list of issues shaped like OperationOutcome.issue, so the FHIR API can
 return them as they are and the mapper can refuse to emit an invalid bundle.
 """
@@ -7,34 +9,14 @@ return them as they are and the mapper can refuse to emit an invalid bundle.
 from __future__ import annotations
 
 import importlib
-from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any, Literal
+from typing import Any
 
 from ._bindings import binding_violations
+from ._issues import Issue, IssueCode
+from ._r4 import R4_ONLY_TYPES, r4_structure_issues
 
-__all__ = ["Issue", "is_valid", "resource_model", "validate_resource"]
-
-IssueCode = Literal["structure", "required", "value", "code-invalid", "invalid", "not-supported"]
-
-
-@dataclass(frozen=True, slots=True)
-class Issue:
-    """One problem: ``expression`` is a FHIRPath location such as ``Patient.gender``."""
-
-    severity: Literal["error", "warning"]
-    code: IssueCode
-    expression: str
-    diagnostics: str
-
-    def to_dict(self) -> dict[str, Any]:
-        """As an OperationOutcome.issue element."""
-        return {
-            "severity": self.severity,
-            "code": self.code,
-            "expression": [self.expression],
-            "diagnostics": self.diagnostics,
-        }
+__all__ = ["Issue", "is_r4_type", "is_valid", "resource_model", "validate_resource"]
 
 
 @lru_cache(maxsize=256)
@@ -49,6 +31,17 @@ def resource_model(resource_type: str) -> Any:
     return getattr(module, resource_type, None)
 
 
+def is_r4_type(resource_type: str) -> bool:
+    """True when :func:`validate_resource` can check ``resource_type`` as an R4 type.
+
+    That is every R4B model type plus the R4 types R4B dropped (``MedicinalProduct``...).
+
+    >>> is_r4_type("MedicinalProduct"), is_r4_type("Patient"), is_r4_type("Pateint")
+    (True, True, False)
+    """
+    return resource_type in R4_ONLY_TYPES or resource_model(resource_type) is not None
+
+
 def _location(resource_type: str, loc: tuple[Any, ...]) -> str:
     text = resource_type
     for part in loc:
@@ -59,20 +52,9 @@ def _location(resource_type: str, loc: tuple[Any, ...]) -> str:
     return text
 
 
-def validate_resource(resource: dict[str, Any]) -> list[Issue]:
-    """Every problem with ``resource`` (a JSON object); an empty list means valid.
-
-    >>> [i.expression for i in validate_resource({"resourceType": "Patient", "gender": "mal"})]
-    ['Patient.gender']
-    """
+def _model_issues(kind: str, model: Any, resource: dict[str, Any]) -> list[Issue]:
     from pydantic import ValidationError  # fhir.resources depends on pydantic
 
-    kind = resource.get("resourceType")
-    if not isinstance(kind, str) or not kind:
-        return [Issue("error", "required", "resourceType", "resourceType is missing")]
-    model = resource_model(kind)
-    if model is None:
-        return [Issue("error", "not-supported", kind, f"unknown resource type {kind!r}")]
     issues: list[Issue] = []
     try:
         model.model_validate(resource)
@@ -87,6 +69,25 @@ def validate_resource(resource: dict[str, Any]) -> list[Issue]:
             )
     except (ValueError, TypeError) as exc:
         issues.append(Issue("error", "structure", kind, str(exc)))
+    return issues
+
+
+def validate_resource(resource: dict[str, Any]) -> list[Issue]:
+    """Every problem with ``resource`` (a JSON object); an empty list means valid.
+
+    >>> [i.expression for i in validate_resource({"resourceType": "Patient", "gender": "mal"})]
+    ['Patient.gender']
+    """
+    kind = resource.get("resourceType")
+    if not isinstance(kind, str) or not kind:
+        return [Issue("error", "required", "resourceType", "resourceType is missing")]
+    if kind in R4_ONLY_TYPES:
+        issues = r4_structure_issues(resource, contained=validate_resource)
+    else:
+        model = resource_model(kind)
+        if model is None:
+            return [Issue("error", "not-supported", kind, f"unknown resource type {kind!r}")]
+        issues = _model_issues(kind, model, resource)
     for expression, bad, allowed in binding_violations(resource):
         issues.append(
             Issue(
