@@ -33,8 +33,8 @@ def _table_names(connection: Connection) -> set[str]:
     return set(inspect(connection).get_table_names())
 
 
-def test_head_is_the_fhir_store_revision() -> None:
-    assert head_revision() == "0002"
+def test_head_is_the_fhir_search_index_revision() -> None:
+    assert head_revision() == "0003"
     assert migrations_dir() == ROOT / "migrations"
 
 

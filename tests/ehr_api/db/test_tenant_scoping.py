@@ -30,6 +30,12 @@ from ehr_api.db.models import (
     Principal,
     RoleAssignment,
 )
+from ehr_api.fhir_store.models import (
+    FhirSearchDate,
+    FhirSearchNumber,
+    FhirSearchReference,
+    FhirSearchString,
+)
 from ehr_api.migrate import upgrade_to_head
 from sqlalchemy import delete, func, insert, select, text, update
 from sqlalchemy.exc import DBAPIError, InvalidRequestError, ProgrammingError, StatementError
@@ -49,6 +55,7 @@ def _fhir_rows(org_id: uuid.UUID) -> list[object]:
     version = {"resource_type": "Patient", "id": "p1", "version_id": 1, "deleted": False}
     content = {"resourceType": "Patient", "id": "p1"}
     now = datetime.now(UTC)
+    key = {"resource_type": "Patient", "resource_id": "p1"}
     return [
         FhirResource(org_id=org_id, last_updated=now, content=content, **version),
         FhirResourceHistory(org_id=org_id, last_updated=now, content=content, **version),
@@ -59,6 +66,19 @@ def _fhir_rows(org_id: uuid.UUID) -> list[object]:
             param="identifier",
             system="urn:mrn",
             code="1",
+        ),
+        FhirSearchString(org_id=org_id, value="doe", exact="Doe", param="name", **key),
+        FhirSearchDate(org_id=org_id, low=now, high=now, param="birthdate", **key),
+        FhirSearchNumber(
+            org_id=org_id, low=1.0, high=2.0, system="", code="", param="length", **key
+        ),
+        FhirSearchReference(
+            org_id=org_id,
+            target_type="Organization",
+            target_id="o1",
+            url="Organization/o1",
+            param="organization",
+            **key,
         ),
     ]
 

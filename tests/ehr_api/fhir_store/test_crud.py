@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ehr_api.events.models import EventLog
+from ehr_api.fhir_store.search_params import params_for
 from sqlalchemy import select
 
 from tests.ehr_api.fhir_store.conftest import BASE, Fhir, patient
@@ -154,7 +155,7 @@ async def test_metadata_is_json_only(fhir: Fhir) -> None:
     assert patient_entry["conditionalUpdate"] is True and patient_entry["readHistory"] is True
     assert [op["name"] for op in patient_entry["operation"]] == ["validate"]
     assert statement["patchFormat"] == ["application/json-patch+json"]
-    assert {p["name"] for p in patient_entry["searchParam"]} == {"_id", "identifier"}
+    assert {p["name"] for p in patient_entry["searchParam"]} == set(params_for("Patient"))
     xml_only = {**fhir.a, "Accept": "application/fhir+xml"}
     xml = await fhir.client.get(f"{BASE}/metadata", headers=xml_only)
     assert xml.status_code == 406

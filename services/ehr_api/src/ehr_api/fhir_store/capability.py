@@ -1,16 +1,17 @@
 """The CapabilityStatement, generated from what the service actually supports.
 
 Generated rather than hand-written so that it cannot claim an interaction or a search
-parameter the store does not implement (a test pins it to this slice).
+parameter the store does not implement: `searchParam` is the search parameter table.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from ehr_api.fhir_store.service import SEARCH_PARAMETERS, supported_types
+from ehr_api.fhir_store.search_params import definition_url, params_for
+from ehr_api.fhir_store.service import supported_types
 
-__all__ = ["INTERACTIONS", "OPERATIONS", "capability_statement"]
+__all__ = ["INTERACTIONS", "OPERATIONS", "capability_statement", "search_params"]
 
 INTERACTIONS: tuple[str, ...] = (
     "read",
@@ -29,6 +30,18 @@ OPERATIONS: tuple[tuple[str, str], ...] = (
 )
 
 
+def search_params(resource_type: str) -> list[dict[str, str]]:
+    """The `searchParam` entries of one type: exactly the parameter table's rows."""
+    return [
+        {
+            "name": param.name,
+            "definition": definition_url(resource_type, param.name),
+            "type": param.type,
+        }
+        for param in sorted(params_for(resource_type).values(), key=lambda param: param.name)
+    ]
+
+
 def capability_statement(base_url: str) -> dict[str, Any]:
     """What this server does, at `base_url` (JSON only, every supported R4 type)."""
     resources = [
@@ -41,9 +54,7 @@ def capability_statement(base_url: str) -> dict[str, Any]:
             "conditionalCreate": True,
             "conditionalUpdate": True,
             "conditionalDelete": "not-supported",
-            "searchParam": [
-                {"name": name, "type": kind} for name, kind in SEARCH_PARAMETERS.items()
-            ],
+            "searchParam": search_params(name),
             "operation": [{"name": op, "definition": url} for op, url in OPERATIONS],
         }
         for name in sorted(supported_types())

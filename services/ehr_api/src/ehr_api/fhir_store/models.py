@@ -34,7 +34,11 @@ class FhirResource(OrgScopedMixin, Base):
     """The current version of one resource (a tombstone when `deleted`)."""
 
     __tablename__ = "fhir_resources"
-    __table_args__ = (PrimaryKeyConstraint("org_id", "resource_type", "id"),)
+    __table_args__ = (
+        PrimaryKeyConstraint("org_id", "resource_type", "id"),
+        # The default search order and `_lastUpdated`.
+        Index("ix_fhir_resources_updated", "org_id", "resource_type", "last_updated", "id"),
+    )
     __org_id_index__ = False  # the primary key leads with org_id
 
     resource_type: Mapped[str] = mapped_column(String(64))
@@ -92,7 +96,14 @@ class FhirSearchString(OrgScopedMixin, Base):
     __tablename__ = "fhir_search_string"
     __table_args__ = (
         PrimaryKeyConstraint("org_id", "resource_type", "resource_id", "param", "exact"),
-        Index("ix_fhir_search_string_lookup", "org_id", "resource_type", "param", "value"),
+        Index(
+            "ix_fhir_search_string_lookup",
+            "org_id",
+            "resource_type",
+            "param",
+            "value",
+            postgresql_ops={"value": "varchar_pattern_ops"},  # prefix LIKE under any collation
+        ),
     )
     __org_id_index__ = False
 

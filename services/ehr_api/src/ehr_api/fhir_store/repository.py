@@ -7,16 +7,25 @@ The org session already confines ORM statements to its organisation; the explici
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, delete, func, select
+from sqlalchemy import Select, delete, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ehr_api.events.models import EventLog
-from ehr_api.fhir_store.models import FhirResource, FhirResourceHistory, FhirSearchToken
+from ehr_api.fhir_store.indexing import IndexRows
+from ehr_api.fhir_store.models import (
+    FhirResource,
+    FhirResourceHistory,
+    FhirSearchDate,
+    FhirSearchNumber,
+    FhirSearchReference,
+    FhirSearchString,
+    FhirSearchToken,
+)
 
 __all__ = [
     "TokenQuery",
@@ -26,7 +35,7 @@ __all__ = [
     "get_current",
     "get_version",
     "history",
-    "replace_tokens",
+    "replace_index",
     "search",
 ]
 
@@ -68,33 +77,75 @@ async def add_version(db: AsyncSession, *, org_id: uuid.UUID, row: FhirResource)
     )
 
 
-async def replace_tokens(
+_IndexTable = (
+    type[FhirSearchToken]
+    | type[FhirSearchString]
+    | type[FhirSearchDate]
+    | type[FhirSearchNumber]
+    | type[FhirSearchReference]
+)
+_INDEX_TABLES: tuple[_IndexTable, ...] = (
+    FhirSearchToken,
+    FhirSearchString,
+    FhirSearchDate,
+    FhirSearchNumber,
+    FhirSearchReference,
+)
+
+
+async def replace_index(
     db: AsyncSession,
     *,
     org_id: uuid.UUID,
     resource_type: str,
     resource_id: str,
-    tokens: Iterable[tuple[str, str, str]],
+    rows: IndexRows | None,
+    fresh: bool = False,
 ) -> None:
-    """Make the index of one resource exactly `tokens` ((param, system, code) triples)."""
-    await db.execute(
-        delete(FhirSearchToken).where(
-            FhirSearchToken.org_id == org_id,
-            FhirSearchToken.resource_type == resource_type,
-            FhirSearchToken.resource_id == resource_id,
-        )
+    """Make the five index tables hold exactly `rows` for one resource (None: nothing).
+
+    `fresh` skips the deletes for a resource's first version, which can have no rows
+    yet. The inserts are bulk statements in the caller's transaction: they bypass the
+    session's unit of work (and its foreign-row check), so `org_id` must be the
+    session's; PostgreSQL's row-level security refuses any other.
+    """
+    if not fresh:
+        for model in _INDEX_TABLES:
+            await db.execute(
+                delete(model).where(
+                    model.org_id == org_id,
+                    model.resource_type == resource_type,
+                    model.resource_id == resource_id,
+                )
+            )
+    if rows is None:
+        return
+    key = {"org_id": org_id, "resource_type": resource_type, "resource_id": resource_id}
+    batches: tuple[tuple[_IndexTable, list[dict[str, Any]]], ...] = (
+        (FhirSearchToken, [{**key, "param": p, "system": s, "code": c} for p, s, c in rows.tokens]),
+        (
+            FhirSearchString,
+            [{**key, "param": p, "value": v, "exact": e} for p, v, e in rows.strings],
+        ),
+        (FhirSearchDate, [{**key, "param": p, "low": lo, "high": hi} for p, lo, hi in rows.dates]),
+        (
+            FhirSearchNumber,
+            [
+                {**key, "param": p, "low": lo, "high": hi, "system": s, "code": c}
+                for p, lo, hi, s, c in rows.numbers
+            ],
+        ),
+        (
+            FhirSearchReference,
+            [
+                {**key, "param": p, "target_type": t, "target_id": i, "url": u}
+                for p, t, i, u in rows.references
+            ],
+        ),
     )
-    db.add_all(
-        FhirSearchToken(
-            org_id=org_id,
-            resource_type=resource_type,
-            resource_id=resource_id,
-            param=param,
-            system=system,
-            code=code,
-        )
-        for param, system, code in dict.fromkeys(tokens)
-    )
+    for model, values in batches:
+        if values:
+            await db.execute(insert(model), values)
 
 
 async def add_event(

@@ -9,7 +9,8 @@ history, `$validate` and PATCH in `routes_ops` (included ahead of the read route
 
 from __future__ import annotations
 
-from typing import Annotated
+import re
+from typing import Annotated, Any
 from urllib.parse import parse_qsl, urlencode
 
 from fastapi import APIRouter, Depends, Header, Request, Response
@@ -17,9 +18,12 @@ from fastapi.responses import JSONResponse
 
 from ehr_api.audit.middleware import annotate
 from ehr_api.deps import CurrentOrgId, CurrentPrincipal, OrgReadSession, OrgSession
-from ehr_api.fhir_store import operations, service
+from ehr_api.fhir_store import elements, operations, service
 from ehr_api.fhir_store.capability import capability_statement
 from ehr_api.fhir_store.http import Body, allow, base_url, if_match, json_only, outcome, respond
+from ehr_api.fhir_store.routes_audit import router as audit_router
+from ehr_api.fhir_store.routes_bundle import bundle as bundle_route
+from ehr_api.fhir_store.routes_everything import router as everything_router
 from ehr_api.fhir_store.routes_ops import router as ops_router
 from ehr_api.problems import FHIR_JSON
 
@@ -40,6 +44,9 @@ async def metadata(request: Request, _principal: CurrentPrincipal) -> JSONRespon
     return JSONResponse(body, media_type=FHIR_JSON)
 
 
+router.include_router(audit_router)  # before the generic routes: AuditEvent is no stored type
+
+
 @router.post("/{resource_type}", dependencies=[Depends(allow("create"))])
 async def create(
     request: Request,
@@ -56,27 +63,59 @@ async def create(
     return respond(request, row, status=201 if created else 200, prefer=prefer, location=True)
 
 
+def _strict(request: Request) -> bool:
+    """`Prefer: handling=strict` (among other preferences, `;` or `,` separated)."""
+    prefer = request.headers.get("prefer", "")
+    return "handling=strict" in {part.replace(" ", "") for part in re.split("[;,]", prefer)}
+
+
 async def _search(
     request: Request, resource_type: str, db: OrgReadSession, org_id: CurrentOrgId,
     query: list[tuple[str, str]],
 ) -> JSONResponse:  # fmt: skip
-    found = await service.search(db, org_id=org_id, resource_type=resource_type, query=query)
+    """The searchset Bundle: matches (shaped by _summary/_elements), includes, links."""
     base = base_url(request)
-    annotate(request, resource_type=resource_type, resource_ids=[r.id for r in found.resources])
-    bundle = {
-        "resourceType": "Bundle",
-        "type": "searchset",
-        "total": found.total,
-        "link": [{"relation": "self", "url": f"{base}/{resource_type}?{urlencode(found.applied)}"}],
-        "entry": [
-            {
-                "fullUrl": f"{base}/{resource_type}/{row.id}",
-                "resource": row.content,
-                "search": {"mode": "match"},
-            }
-            for row in found.resources
-        ],
-    }
+    found = await service.search(
+        db, org_id=org_id, resource_type=resource_type, query=query, base=base,
+        strict=_strict(request),
+    )  # fmt: skip
+    annotate(
+        request,
+        resource_type=resource_type,
+        resource_ids=[*(row.id for row in found.resources),
+                      *(f"{row.resource_type}/{row.id}" for row in found.included)],
+    )  # fmt: skip
+
+    def page(cursor: str | None) -> str:
+        params = [*found.applied, *([("_cursor", cursor)] if cursor else [])]
+        return f"{base}/{resource_type}" + (f"?{urlencode(params)}" if params else "")
+
+    links = [{"relation": "self", "url": page(found.cursor)}]
+    if found.next_cursor:
+        links.append({"relation": "next", "url": page(found.next_cursor)})
+    if found.previous_cursor:
+        links.append({"relation": "previous", "url": page(found.previous_cursor)})
+    shaped = found.summary is not None or found.elements is not None
+    entries = [
+        {
+            "fullUrl": f"{base}/{resource_type}/{row.id}",
+            "resource": elements.shape(resource_type, row.content, summary=found.summary,
+                                       elements=found.elements) if shaped else row.content,
+            "search": {"mode": "match"},
+        }
+        for row in found.resources
+    ] + [
+        {
+            "fullUrl": f"{base}/{row.resource_type}/{row.id}",
+            "resource": row.content,
+            "search": {"mode": "include"},
+        }
+        for row in found.included
+    ]  # fmt: skip
+    bundle: dict[str, Any] = {"resourceType": "Bundle", "type": "searchset"}
+    if found.total_known:
+        bundle["total"] = found.total
+    bundle.update(link=links, entry=entries)
     return JSONResponse(bundle, media_type=FHIR_JSON)
 
 
@@ -105,6 +144,8 @@ async def search_post(
 
 
 router.include_router(ops_router)  # before read: /{type}/_history is not a read
+router.include_router(everything_router)  # Patient/{id}/$everything
+router.add_api_route("", bundle_route, methods=["POST"], name="bundle")  # batch/transaction
 
 
 @router.get("/{resource_type}/{resource_id}", dependencies=[Depends(allow("read"))])

@@ -42,10 +42,14 @@ def _history_response(
         resource_type=resource_type,
         resource_ids=list(dict.fromkeys(row.id for row in result.versions)),
     )
-    self_url = str(request.url.remove_query_params(["_since", "_count"]))
-    if result.applied:
-        self_url += "?" + urlencode(result.applied)
-    body = history.bundle(base_url(request), self_url, result)
+    plain = str(request.url.replace(query=""))  # links repeat only what was understood
+    cursor = request.query_params.get(history.CURSOR)
+    self_query = [*result.applied, *([(history.CURSOR, cursor)] if cursor else [])]
+    self_url = plain + ("?" + urlencode(self_query) if self_query else "")
+    next_url = None
+    if result.next_cursor is not None:
+        next_url = plain + "?" + urlencode([*result.applied, (history.CURSOR, result.next_cursor)])
+    body = history.bundle(base_url(request), self_url, result, next_url=next_url)
     return JSONResponse(body, media_type=FHIR_JSON)
 
 

@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
 from functools import cache
 from typing import Any
 from urllib.parse import parse_qsl
@@ -27,9 +26,11 @@ from ehr_api.errors import (
     NotFoundError,
     PreconditionFailedError,
 )
-from ehr_api.fhir_store import repository
+from ehr_api.fhir_store import indexing, repository
+from ehr_api.fhir_store import search as search_engine
+from ehr_api.fhir_store.indexing import IndexRows
 from ehr_api.fhir_store.models import FhirResource, FhirResourceHistory
-from ehr_api.fhir_store.repository import TokenQuery
+from ehr_api.fhir_store.search import SearchResult
 
 __all__ = [
     "DEFAULT_COUNT",
@@ -52,19 +53,11 @@ __all__ = [
     "write",
 ]
 
-DEFAULT_COUNT = 20
-MAX_COUNT = 1000
+DEFAULT_COUNT = search_engine.DEFAULT_COUNT
+MAX_COUNT = search_engine.MAX_COUNT
 #: Search parameters of this slice (every type): name -> FHIR search type.
 SEARCH_PARAMETERS: Mapping[str, str] = {"_id": "token", "identifier": "token"}
 _ID = re.compile(r"[A-Za-z0-9\-.]{1,64}")
-
-
-@dataclass(frozen=True, slots=True)
-class SearchResult:
-    total: int
-    resources: list[FhirResource]
-    #: The parameters understood, normalised: what the Bundle's self link shows.
-    applied: list[tuple[str, str]]
 
 
 @cache
@@ -103,14 +96,9 @@ def validate_body(resource_type: str, body: Mapping[str, Any]) -> None:
         )
 
 
-def _tokens(content: Mapping[str, Any]) -> Iterable[tuple[str, str, str]]:
-    """The `identifier` tokens of a resource (its `_id` lives in the current row)."""
-    identifiers = content.get("identifier")
-    if isinstance(identifiers, dict):
-        identifiers = [identifiers]
-    for item in identifiers if isinstance(identifiers, list) else ():
-        if isinstance(item, dict) and isinstance(item.get("value"), str):
-            yield "identifier", str(item.get("system") or ""), item["value"]
+def _index(resource_type: str, content: Mapping[str, Any] | None) -> IndexRows | None:
+    """The search index rows of a version (None for a deletion: it leaves no rows)."""
+    return None if content is None else indexing.index(resource_type, content)
 
 
 async def write(
@@ -132,12 +120,13 @@ async def write(
     row.content = content or {"resourceType": row.resource_type, "id": row.id}
     db.add(row)
     await repository.add_version(db, org_id=org_id, row=row)
-    await repository.replace_tokens(
+    await repository.replace_index(
         db,
         org_id=org_id,
         resource_type=row.resource_type,
         resource_id=row.id,
-        tokens=_tokens(content) if content is not None else (),
+        rows=_index(row.resource_type, content),
+        fresh=row.version_id == 1,
     )
     await repository.add_event(db, org_id=org_id, event_type=event_type, row=row)
     await db.flush()
@@ -272,49 +261,26 @@ async def delete(
     return await write(db, org_id=org_id, row=row, content=None, event_type="fhir.deleted")
 
 
-def _token(param: str, value: str) -> TokenQuery:
-    if "|" not in value:
-        return TokenQuery(param, None, value or None)
-    system, code = value.split("|", 1)
-    return TokenQuery(param, system, code or None)
-
-
 async def search(
     db: AsyncSession,
     *,
     org_id: uuid.UUID,
     resource_type: str,
     query: Sequence[tuple[str, str]],
+    base: str | None = None,
+    strict: bool = False,
 ) -> SearchResult:
-    """Search-type with `_id`, `identifier` (token) and `_count`; others are ignored.
+    """One page of a search-type in this organisation (the engine is `search.run`).
+
+    `base` (this server's FHIR base) lets absolute references to it match Type/id;
+    `strict` (Prefer: handling=strict) makes unknown parameters a 400.
 
     Raises:
-        BadRequestError: a `_count` that is not a non-negative integer.
+        NotFoundError: an unsupported type.
+        BadRequestError: a malformed value, modifier or cursor; with `strict`, an unknown
+            parameter.
     """
     check_type(resource_type)
-    ids: list[str] | None = None
-    tokens: list[TokenQuery] = []
-    applied: list[tuple[str, str]] = []
-    limit = DEFAULT_COUNT
-    for name, value in query:
-        if name == "_id":
-            wanted = [item for item in value.split(",") if item]
-            ids = wanted if ids is None else [item for item in ids if item in wanted]
-        elif name == "identifier":
-            tokens.append(_token(name, value))  # one value; comma = OR comes later
-        elif name == "_count":
-            if not value.isdigit():
-                raise BadRequestError(f"_count must be a number, got {value!r}", field="_count")
-            limit = min(int(value), MAX_COUNT)
-        else:
-            continue
-        applied.append((name, value))
-    total = await repository.count(
-        db, org_id=org_id, resource_type=resource_type, ids=ids, tokens=tokens
+    return await search_engine.run(
+        db, org_id=org_id, resource_type=resource_type, query=query, base=base, strict=strict
     )
-    rows = []
-    if limit:
-        rows = await repository.search(
-            db, org_id=org_id, resource_type=resource_type, ids=ids, tokens=tokens, limit=limit
-        )
-    return SearchResult(total, rows, applied)

@@ -1,0 +1,117 @@
+"""Token and string search: system|code forms, OR, :not, :missing, :exact, :contains,
+unknown parameters (ignored and left out of the self link, or 400 when strict)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tests.ehr_api.fhir_store.conftest import BASE, Fhir
+
+
+def person(mrn: str, family: str, given: str, **extra: Any) -> dict[str, Any]:
+    return {
+        "resourceType": "Patient",
+        "identifier": [{"system": "urn:mrn", "value": mrn}],
+        "name": [{"family": family, "given": [given]}],
+        **extra,
+    }
+
+
+async def _create(fhir: Fhir, body: dict[str, Any]) -> str:
+    created = await fhir.client.post(f"{BASE}/{body['resourceType']}", json=body, headers=fhir.a)
+    assert created.status_code == 201, created.text
+    ident: str = created.json()["id"]
+    return ident
+
+
+async def _ids(fhir: Fhir, resource_type: str, params: Any, **headers: str) -> set[str]:
+    found = await fhir.client.get(
+        f"{BASE}/{resource_type}", params=params, headers={**fhir.a, **headers}
+    )
+    assert found.status_code == 200, found.text
+    bundle = found.json()
+    assert bundle["total"] == len(bundle["entry"])
+    return {entry["resource"]["id"] for entry in bundle["entry"]}
+
+
+async def test_token_forms_or_not_and_missing(fhir: Fhir) -> None:
+    jane = await _create(fhir, person("1", "Doe", "Jane", gender="female"))
+    john = await _create(fhir, person("2", "Doe", "John", gender="male"))
+    other = await _create(
+        fhir,
+        {
+            "resourceType": "Patient",
+            "identifier": [{"value": "1"}],  # no system
+            "name": [{"family": "Nobody"}],
+        },
+    )
+    assert await _ids(fhir, "Patient", {"identifier": "urn:mrn|1"}) == {jane}
+    assert await _ids(fhir, "Patient", {"identifier": "1"}) == {jane, other}
+    assert await _ids(fhir, "Patient", {"identifier": "|1"}) == {other}
+    assert await _ids(fhir, "Patient", {"identifier": "urn:mrn|"}) == {jane, john}
+    assert await _ids(fhir, "Patient", {"identifier": "urn:mrn|1,urn:mrn|2"}) == {jane, john}
+    assert await _ids(fhir, "Patient", {"identifier": "urn:other|1"}) == set()
+    # AND across parameters, :not includes the resources without any gender.
+    assert await _ids(fhir, "Patient", [("identifier", "urn:mrn|"), ("gender", "male")]) == {john}
+    assert await _ids(fhir, "Patient", {"gender:not": "male"}) == {jane, other}
+    assert await _ids(fhir, "Patient", {"gender:missing": "true"}) == {other}
+    assert await _ids(fhir, "Patient", {"gender:missing": "false"}) == {jane, john}
+    assert await _ids(fhir, "Patient", {"_id": f"{jane},{other}"}) == {jane, other}
+    assert await _ids(fhir, "Patient", {"_id:not": jane}) == {john, other}
+
+
+async def test_string_prefix_exact_contains(fhir: Fhir) -> None:
+    accented = await _create(fhir, person("1", "Ćmielów", "Zoë"))
+    smith = await _create(fhir, person("2", "Smith", "Anna"))
+    smithers = await _create(fhir, person("3", "Smithers", "Waylon"))
+    assert await _ids(fhir, "Patient", {"family": "smi"}) == {smith, smithers}
+    assert await _ids(fhir, "Patient", {"family": "CMIE"}) == {accented}
+    assert await _ids(fhir, "Patient", {"given": "zoe"}) == {accented}
+    assert await _ids(fhir, "Patient", {"name": "anna"}) == {smith}  # name covers given
+    assert await _ids(fhir, "Patient", {"family:exact": "Smith"}) == {smith}
+    assert await _ids(fhir, "Patient", {"family:exact": "smith"}) == set()
+    assert await _ids(fhir, "Patient", {"family:contains": "thers"}) == {smithers}
+    assert await _ids(fhir, "Patient", {"family": "mith"}) == set()  # not a prefix
+    assert await _ids(fhir, "Patient", {"family": "smith,cmie"}) == {smith, smithers, accented}
+    # LIKE wildcards in the value are literal.
+    assert await _ids(fhir, "Patient", {"family": "s%"}) == set()
+    assert await _ids(fhir, "Patient", {"family": "_mith"}) == set()
+
+
+async def test_unknown_parameters_ignored_or_strict(fhir: Fhir) -> None:
+    jane = await _create(fhir, person("1", "Doe", "Jane"))
+    found = await fhir.client.get(
+        f"{BASE}/Patient", params={"family": "doe", "nonsense": "1"}, headers=fhir.a
+    )
+    assert found.status_code == 200
+    assert [entry["resource"]["id"] for entry in found.json()["entry"]] == [jane]
+    self_url = found.json()["link"][0]["url"]
+    assert "family=doe" in self_url and "nonsense" not in self_url
+
+    strict = await fhir.client.get(
+        f"{BASE}/Patient",
+        params={"family": "doe", "nonsense": "1"},
+        headers={**fhir.a, "Prefer": "return=representation; handling=strict"},
+    )
+    assert strict.status_code == 400
+    issue = strict.json()["issue"][0]
+    assert issue["severity"] == "error" and issue["expression"] == ["nonsense"]
+    assert "nonsense" in issue["diagnostics"]
+
+
+async def test_bad_modifiers_and_values_are_400(fhir: Fhir) -> None:
+    cases = {
+        "gender:exact": "male",  # :exact is a string modifier
+        "family:below": "x",
+        "identifier": "a|b|c",
+        "birthdate": "yesterday",
+        "_count": "-1",
+        "_total": "some",
+        "gender:missing": "maybe",
+    }
+    for name, value in cases.items():
+        response = await fhir.client.get(f"{BASE}/Patient", params={name: value}, headers=fhir.a)
+        assert response.status_code == 400, (name, response.text)
+        issue = response.json()["issue"][0]
+        assert issue["code"] == "invalid"
+        assert issue["expression"][0].split(":")[0] == name.split(":")[0], name
