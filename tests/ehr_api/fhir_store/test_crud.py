@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from ehr_api.events.models import EventLog
 from ehr_api.fhir_store.search_params import params_for
+from hl7_fhir.fhir import validate_resource
 from sqlalchemy import select
 
 from tests.ehr_api.fhir_store.conftest import BASE, Fhir, patient
@@ -153,7 +154,13 @@ async def test_metadata_is_json_only(fhir: Fhir) -> None:
         "history-type", "search-type",
     }  # fmt: skip
     assert patient_entry["conditionalUpdate"] is True and patient_entry["readHistory"] is True
-    assert [op["name"] for op in patient_entry["operation"]] == ["validate"]
+    assert [op["name"] for op in patient_entry["operation"]] == ["validate", "everything"]
+    assert "Observation:subject" in patient_entry["searchRevInclude"]
+    assert "Patient:general-practitioner" in patient_entry["searchInclude"]
+    assert statement["rest"][0]["interaction"] == [{"code": "transaction"}, {"code": "batch"}]
+    audit_entry = next(r for r in statement["rest"][0]["resource"] if r["type"] == "AuditEvent")
+    assert {i["code"] for i in audit_entry["interaction"]} == {"read", "vread", "search-type"}
+    assert validate_resource(statement) == []  # the statement is itself valid R4
     assert statement["patchFormat"] == ["application/json-patch+json"]
     assert {p["name"] for p in patient_entry["searchParam"]} == set(params_for("Patient"))
     xml_only = {**fhir.a, "Accept": "application/fhir+xml"}

@@ -155,6 +155,7 @@ def test_the_table_covers_every_root_and_names_only_checkable_types() -> None:
 def test_exports() -> None:
     assert sorted(fhir.__all__) == [
         "Issue",
+        "R4B_ONLY_TYPES",
         "R4_ONLY_TYPES",
         "REQUIRED_BINDINGS",
         "binding_violations",
@@ -165,3 +166,9 @@ def test_exports() -> None:
     ]
     for name in fhir.__all__:
         assert getattr(fhir, name) is not None
+
+
+def test_types_r4b_added_are_not_r4() -> None:
+    assert not fhir.is_r4_type("SubstanceDefinition")
+    issues = fhir.validate_resource({"resourceType": "Citation", "status": "active"})
+    assert [(i.code, i.expression) for i in issues] == [("not-supported", "Citation")]

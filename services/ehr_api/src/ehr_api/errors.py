@@ -16,6 +16,7 @@ __all__ = [
     "ForbiddenError",
     "GoneError",
     "InvalidError",
+    "MethodNotAllowedError",
     "NotFoundError",
     "PreconditionFailedError",
 ]
@@ -89,6 +90,14 @@ class GoneError(DomainError):
     status = 410
     title = "Gone"
     fhir_code = "deleted"
+
+
+class MethodNotAllowedError(DomainError):
+    """The interaction exists but this server is configured not to allow it here."""
+
+    status = 405
+    title = "Method not allowed"
+    fhir_code = "not-supported"
 
 
 class PreconditionFailedError(DomainError):

@@ -25,6 +25,7 @@ Every field has an embedded default that gives a working single-process install
 | host | EHR_HOST | 127.0.0.1 |
 | port | EHR_PORT | 8000 |
 | log_level | EHR_LOG_LEVEL | INFO |
+| fhir_update_create | EHR_FHIR_UPDATE_CREATE | true (PUT to an unknown id creates it) |
 | migrations_dir | EHR_MIGRATIONS_DIR | unset -> `migrations/` of the source checkout |
 """
 
@@ -71,6 +72,7 @@ class Settings:
     host: str = "127.0.0.1"
     port: int = 8000
     log_level: str = "INFO"
+    fhir_update_create: bool = True
     migrations_dir: Path | None = None
 
     def __post_init__(self) -> None:
@@ -122,6 +124,7 @@ class Settings:
             host=text("EHR_HOST") or "127.0.0.1",
             port=_integer(env, "EHR_PORT", default=8000),
             log_level=(text("EHR_LOG_LEVEL") or "INFO").upper(),
+            fhir_update_create=_flag(env, "EHR_FHIR_UPDATE_CREATE", default=True),
             migrations_dir=Path(value) if (value := text("EHR_MIGRATIONS_DIR")) else None,
         )
 

@@ -8,9 +8,10 @@ table instead.
 from ._bindings import REQUIRED_BINDINGS, binding_violations
 from ._issues import Issue
 from ._r4 import R4_ONLY_TYPES
-from ._validation import is_r4_type, is_valid, resource_model, validate_resource
+from ._validation import R4B_ONLY_TYPES, is_r4_type, is_valid, resource_model, validate_resource
 
 __all__ = [
+    "R4B_ONLY_TYPES",
     "R4_ONLY_TYPES",
     "REQUIRED_BINDINGS",
     "Issue",

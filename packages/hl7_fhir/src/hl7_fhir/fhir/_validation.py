@@ -16,7 +16,33 @@ from ._bindings import binding_violations
 from ._issues import Issue, IssueCode
 from ._r4 import R4_ONLY_TYPES, r4_structure_issues
 
-__all__ = ["Issue", "is_r4_type", "is_valid", "resource_model", "validate_resource"]
+__all__ = [
+    "R4B_ONLY_TYPES",
+    "Issue",
+    "is_r4_type",
+    "is_valid",
+    "resource_model",
+    "validate_resource",
+]
+
+#: Resource types R4B (4.3) added: fhir.resources has models for them, R4 does not know them.
+R4B_ONLY_TYPES: frozenset[str] = frozenset(
+    {
+        "AdministrableProductDefinition",
+        "Citation",
+        "ClinicalUseDefinition",
+        "EvidenceReport",
+        "Ingredient",
+        "ManufacturedItemDefinition",
+        "MedicinalProductDefinition",
+        "NutritionProduct",
+        "PackagedProductDefinition",
+        "RegulatedAuthorization",
+        "SubscriptionStatus",
+        "SubscriptionTopic",
+        "SubstanceDefinition",
+    }
+)
 
 
 @lru_cache(maxsize=256)
@@ -34,11 +60,14 @@ def resource_model(resource_type: str) -> Any:
 def is_r4_type(resource_type: str) -> bool:
     """True when :func:`validate_resource` can check ``resource_type`` as an R4 type.
 
-    That is every R4B model type plus the R4 types R4B dropped (``MedicinalProduct``...).
+    That is every R4B model type except those R4B added, plus the R4 types R4B dropped
+    (``MedicinalProduct``...).
 
-    >>> is_r4_type("MedicinalProduct"), is_r4_type("Patient"), is_r4_type("Pateint")
-    (True, True, False)
+    >>> [is_r4_type(n) for n in ("MedicinalProduct", "Patient", "Pateint", "Citation")]
+    [True, True, False, False]
     """
+    if resource_type in R4B_ONLY_TYPES:
+        return False
     return resource_type in R4_ONLY_TYPES or resource_model(resource_type) is not None
 
 
@@ -84,9 +113,9 @@ def validate_resource(resource: dict[str, Any]) -> list[Issue]:
     if kind in R4_ONLY_TYPES:
         issues = r4_structure_issues(resource, contained=validate_resource)
     else:
-        model = resource_model(kind)
+        model = None if kind in R4B_ONLY_TYPES else resource_model(kind)
         if model is None:
-            return [Issue("error", "not-supported", kind, f"unknown resource type {kind!r}")]
+            return [Issue("error", "not-supported", kind, f"unknown R4 resource type {kind!r}")]
         issues = _model_issues(kind, model, resource)
     for expression, bad, allowed in binding_violations(resource):
         issues.append(

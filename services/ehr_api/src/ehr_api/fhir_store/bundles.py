@@ -131,6 +131,8 @@ class _Context:
     base: str
     prefer: str
     transaction: bool
+    #: the server's update-as-create switch (PUT entries to unknown ids).
+    allow_create: bool = True
     touched: dict[str, None] = field(default_factory=dict)
     #: transaction: the `Type/id` each POST entry stores or (ifNoneExist) stands for.
     assigned: dict[int, str] = field(default_factory=dict)
@@ -148,6 +150,7 @@ async def process(
     authorize: Authorize,
     base: str,
     prefer: str = "representation",
+    allow_create: bool = True,
 ) -> BundleResult:
     """Run a batch or transaction Bundle for `org_id`; the response Bundle, in order.
 
@@ -171,7 +174,10 @@ async def process(
             f"a Bundle may carry at most {MAX_ENTRIES} entries, this one has {len(raw)}",
             field="Bundle.entry",
         )
-    ctx = _Context(db, org_id, authorize, base, prefer, transaction=kind == "transaction")
+    ctx = _Context(
+        db, org_id, authorize, base, prefer, transaction=kind == "transaction",
+        allow_create=allow_create,
+    )  # fmt: skip
     run = _transaction if ctx.transaction else _batch
     responses = await run(ctx, copy.deepcopy(raw))
     body = {"resourceType": "Bundle", "type": f"{kind}-response", "entry": responses}
@@ -450,12 +456,12 @@ async def _run(ctx: _Context, entry: _Entry) -> dict[str, Any]:
     if entry.resource_id is not None:
         row, created = await service.update(
             db, org_id=org_id, resource_type=kind, resource_id=entry.resource_id, body=body,
-            if_match=entry.if_match,
+            if_match=entry.if_match, allow_create=ctx.allow_create,
         )  # fmt: skip
     else:
         row, created = await operations.conditional_update(
             db, org_id=org_id, resource_type=kind, query=entry.query or [], body=body,
-            if_match=entry.if_match,
+            if_match=entry.if_match, allow_create=ctx.allow_create,
         )  # fmt: skip
         _claim(ctx, f"{kind}/{row.id}", entry)
     return _written(ctx, row, 201 if created else 200)

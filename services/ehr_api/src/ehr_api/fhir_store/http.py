@@ -32,6 +32,7 @@ __all__ = [
     "outcome",
     "read_json",
     "respond",
+    "update_creates",
 ]
 
 
@@ -83,6 +84,11 @@ async def _body(request: Request) -> dict[str, Any]:
 Body = Annotated[dict[str, Any], Depends(_body)]
 
 
+def update_creates(request: Request) -> bool:
+    """The server's update-as-create switch (Settings.fhir_update_create)."""
+    return bool(request.app.state.settings.fhir_update_create)
+
+
 def base_url(request: Request) -> str:
     """The FHIR base of this server as the client addressed it."""
     return str(request.base_url).rstrip("/") + "/fhir/R4"
@@ -101,6 +107,7 @@ def respond(
     status: int = 200,
     prefer: str | None = None,
     location: bool = False,
+    content: dict[str, Any] | None = None,
 ) -> Response:
     """The resource with ETag / Last-Modified (and Location), honouring Prefer: return=.
 
@@ -124,7 +131,8 @@ def respond(
         text = f"{row.resource_type}/{row.id} version {row.version_id} stored"
         body = outcome("information", "informational", text)
         return JSONResponse(body, status_code=status, headers=headers, media_type=FHIR_JSON)
-    return JSONResponse(row.content, status_code=status, headers=headers, media_type=FHIR_JSON)
+    body = row.content if content is None else content
+    return JSONResponse(body, status_code=status, headers=headers, media_type=FHIR_JSON)
 
 
 def if_match(value: str | None) -> int | None:

@@ -102,11 +102,13 @@ async def conditional_update(
     query: Sequence[tuple[str, str]],
     body: Mapping[str, Any],
     if_match: int | None = None,
+    allow_create: bool = True,
 ) -> tuple[FhirResource, bool]:
     """PUT with search parameters, within this organisation; (row, created).
 
-    No match: create (under the body's id if it has one, else a server-assigned id);
-    one match: update it (a body id must be that match's); several: 412.
+    No match: create (under the body's id if it has one and `allow_create` permits
+    client-chosen ids, else a server-assigned id); one match: update it (a body id must
+    be that match's); several: 412.
 
     Raises:
         BadRequestError: no search criteria, or a body id that is not the match's.
@@ -152,5 +154,6 @@ async def conditional_update(
             resource_id=body_id,
             body=body,
             if_match=if_match,
+            allow_create=allow_create,
         )
     return await service.create(db, org_id=org_id, resource_type=resource_type, body=body)

@@ -20,7 +20,16 @@ from ehr_api.audit.middleware import annotate
 from ehr_api.deps import CurrentOrgId, CurrentPrincipal, OrgReadSession, OrgSession
 from ehr_api.fhir_store import elements, operations, service
 from ehr_api.fhir_store.capability import capability_statement
-from ehr_api.fhir_store.http import Body, allow, base_url, if_match, json_only, outcome, respond
+from ehr_api.fhir_store.http import (
+    Body,
+    allow,
+    base_url,
+    if_match,
+    json_only,
+    outcome,
+    respond,
+    update_creates,
+)
 from ehr_api.fhir_store.routes_audit import router as audit_router
 from ehr_api.fhir_store.routes_bundle import bundle as bundle_route
 from ehr_api.fhir_store.routes_everything import router as everything_router
@@ -40,7 +49,7 @@ async def metadata(request: Request, _principal: CurrentPrincipal) -> JSONRespon
     Authenticated (not public) so that every /fhir request has an accountable actor in
     the audit log; SMART discovery documents can be published separately if needed.
     """
-    body = capability_statement(base_url(request))
+    body = capability_statement(base_url(request), update_create=update_creates(request))
     return JSONResponse(body, media_type=FHIR_JSON)
 
 
@@ -152,8 +161,19 @@ router.add_api_route("", bundle_route, methods=["POST"], name="bundle")  # batch
 async def read(
     request: Request, resource_type: str, resource_id: str, db: OrgReadSession, org_id: CurrentOrgId
 ) -> Response:
+    """Read; `_summary` / `_elements` shape the answer as they do a search's entries."""
     row = await service.get(db, org_id=org_id, resource_type=resource_type, resource_id=resource_id)
-    return respond(request, row)
+    params = request.query_params
+    if "_summary" not in params and "_elements" not in params:
+        return respond(request, row)
+    elements.check_summary(params.get("_summary"))
+    content = elements.shape(
+        resource_type,
+        row.content,
+        summary=params.get("_summary"),
+        elements=elements.parse_elements(params.getlist("_elements")),
+    )
+    return respond(request, row, content=content)
 
 
 @router.get(
@@ -193,6 +213,7 @@ async def update(
         resource_id=resource_id,
         body=body,
         if_match=if_match(if_match_header),
+        allow_create=update_creates(request),
     )
     return respond(request, row, status=201 if created else 200, prefer=prefer, location=True)
 
@@ -229,5 +250,6 @@ async def conditional_update(
         query=list(request.query_params.multi_items()),
         body=body,
         if_match=if_match(if_match_header),
+        allow_create=update_creates(request),
     )
     return respond(request, row, status=201 if created else 200, prefer=prefer, location=True)

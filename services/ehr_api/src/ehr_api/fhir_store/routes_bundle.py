@@ -22,7 +22,7 @@ from ehr_api.audit.middleware import annotate
 from ehr_api.auth.rbac import fhir_action, fhir_object
 from ehr_api.deps import CurrentOrgId, CurrentPrincipal, OrgSession, get_access
 from ehr_api.fhir_store import bundles
-from ehr_api.fhir_store.http import base_url, read_json
+from ehr_api.fhir_store.http import base_url, read_json, update_creates
 from ehr_api.problems import FHIR_JSON
 
 __all__ = ["bundle", "return_preference"]
@@ -58,6 +58,7 @@ async def bundle(
         authorize=authorize,
         base=base_url(request),
         prefer=return_preference(prefer),
+        allow_create=update_creates(request),
     )
     annotate(request, resource_type="Bundle", resource_ids=result.touched)
     return JSONResponse(result.bundle, media_type=FHIR_JSON)

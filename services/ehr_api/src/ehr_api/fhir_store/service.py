@@ -14,7 +14,7 @@ from functools import cache
 from typing import Any
 from urllib.parse import parse_qsl
 
-from hl7_fhir.fhir import resource_model, validate_resource
+from hl7_fhir.fhir import is_r4_type, validate_resource
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ehr_api.auth.rbac import Policy
@@ -23,6 +23,7 @@ from ehr_api.errors import (
     BadRequestError,
     GoneError,
     InvalidError,
+    MethodNotAllowedError,
     NotFoundError,
     PreconditionFailedError,
 )
@@ -64,10 +65,11 @@ _ID = re.compile(r"[A-Za-z0-9\-.]{1,64}")
 def supported_types() -> frozenset[str]:
     """Every R4 type the policy places (so RBAC can answer) and the validator knows.
 
-    AuditEvent is left out on purpose: it will be the read-only view of the audit log.
+    AuditEvent is left out on purpose: it is the read-only view of the audit log
+    (`audit_events`, routed before the generic routes).
     """
     names = {obj.removeprefix("fhir:") for obj, _ in Policy.default().object_groups}
-    return frozenset(name for name in names if resource_model(name) is not None)
+    return frozenset(name for name in names if is_r4_type(name))
 
 
 def check_type(resource_type: str) -> None:
@@ -193,8 +195,15 @@ async def create(
     check_type(resource_type)
     validate_body(resource_type, body)
     if if_none_exist:
+        # Strict: a misspelt parameter must not be ignored and "match" everything.
+        query = parse_qsl(if_none_exist, keep_blank_values=True)
+        if not any(not name.startswith("_") or name == "_id" for name, _ in query):
+            raise BadRequestError(
+                "If-None-Exist needs search criteria, e.g. identifier=system|value",
+                field="If-None-Exist",
+            )
         found = await search(
-            db, org_id=org_id, resource_type=resource_type, query=parse_qsl(if_none_exist)
+            db, org_id=org_id, resource_type=resource_type, query=query, strict=True
         )
         if found.total > 1:
             raise PreconditionFailedError(f"If-None-Exist matched {found.total} resources")
@@ -216,12 +225,17 @@ async def update(
     resource_id: str,
     body: Mapping[str, Any],
     if_match: int | None = None,
+    allow_create: bool = True,
 ) -> tuple[FhirResource, bool]:
     """Write the next version (or create under the client's id); (row, created).
+
+    `allow_create=False` (the server's update-as-create switch) refuses an id that was
+    never used in this organisation; a deleted resource may still be written again.
 
     Raises:
         BadRequestError: bad id, or the body's id differs from the URL's.
         PreconditionFailedError: `if_match` is not the current version.
+        MethodNotAllowedError: update-as-create is off and the id is unknown.
         NotFoundError, InvalidError.
     """
     check_type(resource_type)
@@ -236,6 +250,11 @@ async def update(
     if if_match is not None and if_match != current:
         raise PreconditionFailedError(
             f"If-Match version {if_match} is not the current version ({current})"
+        )
+    if row is None and not allow_create:
+        raise MethodNotAllowedError(
+            f"{resource_type}/{resource_id} does not exist and this server does not create"
+            " resources with client-chosen ids: POST to create it"
         )
     if row is None:
         row = FhirResource(org_id=org_id, resource_type=resource_type, id=resource_id, version_id=1)
