@@ -1,4 +1,7 @@
-"""Queries of the FHIR store; every function takes `org_id` as a required keyword.
+"""Reads and writes of single resources; every function takes `org_id` as a keyword.
+
+Search lives in `search` / `includes`, history in `history`, `$everything` in
+`everything`: each builds its own queries on the same tables.
 
 The org session already confines ORM statements to its organisation; the explicit
 `org_id` predicates say so in the SQL too (and keep the primary-key lookups exact).
@@ -7,12 +10,9 @@ The org session already confines ORM statements to its organisation; the explici
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, delete, func, insert, select
+from sqlalchemy import delete, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ehr_api.events.models import EventLog
@@ -27,26 +27,7 @@ from ehr_api.fhir_store.models import (
     FhirSearchToken,
 )
 
-__all__ = [
-    "TokenQuery",
-    "add_event",
-    "add_version",
-    "count",
-    "get_current",
-    "get_version",
-    "history",
-    "replace_index",
-    "search",
-]
-
-
-@dataclass(frozen=True, slots=True)
-class TokenQuery:
-    """One token search value: `system|code`, `|code` (system ''), or `code` (system None)."""
-
-    param: str
-    system: str | None
-    code: str | None
+__all__ = ["add_event", "add_version", "get_current", "get_version", "replace_index"]
 
 
 async def get_current(
@@ -162,101 +143,3 @@ async def add_event(
             data={"versionId": str(row.version_id)},
         )
     )
-
-
-def _matching(
-    *,
-    org_id: uuid.UUID,
-    resource_type: str,
-    ids: Sequence[str] | None,
-    tokens: Sequence[TokenQuery],
-) -> Select[Any]:
-    query = select(FhirResource).where(
-        FhirResource.org_id == org_id,
-        FhirResource.resource_type == resource_type,
-        FhirResource.deleted.is_(False),
-    )
-    if ids is not None:
-        query = query.where(FhirResource.id.in_(ids))
-    for token in tokens:
-        match = select(FhirSearchToken.resource_id).where(
-            FhirSearchToken.org_id == org_id,
-            FhirSearchToken.resource_type == resource_type,
-            FhirSearchToken.param == token.param,
-        )
-        if token.system is not None:
-            match = match.where(FhirSearchToken.system == token.system)
-        if token.code is not None:
-            match = match.where(FhirSearchToken.code == token.code)
-        query = query.where(FhirResource.id.in_(match))
-    return query
-
-
-async def search(
-    db: AsyncSession,
-    *,
-    org_id: uuid.UUID,
-    resource_type: str,
-    ids: Sequence[str] | None = None,
-    tokens: Sequence[TokenQuery] = (),
-    limit: int,
-) -> list[FhirResource]:
-    """Current, not deleted resources matching every criterion (AND), oldest change first."""
-    query = _matching(org_id=org_id, resource_type=resource_type, ids=ids, tokens=tokens)
-    query = query.order_by(FhirResource.last_updated, FhirResource.id).limit(limit)
-    return [*(await db.execute(query)).scalars()]
-
-
-async def count(
-    db: AsyncSession,
-    *,
-    org_id: uuid.UUID,
-    resource_type: str,
-    ids: Sequence[str] | None = None,
-    tokens: Sequence[TokenQuery] = (),
-) -> int:
-    query = _matching(org_id=org_id, resource_type=resource_type, ids=ids, tokens=tokens)
-    total = await db.scalar(select(func.count()).select_from(query.subquery()))
-    return int(total or 0)
-
-
-def _versions(
-    *,
-    org_id: uuid.UUID,
-    resource_type: str,
-    resource_id: str | None,
-    since: datetime | None,
-) -> Select[Any]:
-    query = select(FhirResourceHistory).where(
-        FhirResourceHistory.org_id == org_id,
-        FhirResourceHistory.resource_type == resource_type,
-    )
-    if resource_id is not None:
-        query = query.where(FhirResourceHistory.id == resource_id)
-    if since is not None:
-        query = query.where(FhirResourceHistory.last_updated >= since)
-    return query
-
-
-async def history(
-    db: AsyncSession,
-    *,
-    org_id: uuid.UUID,
-    resource_type: str,
-    resource_id: str | None = None,
-    since: datetime | None = None,
-    limit: int,
-) -> tuple[int, list[FhirResourceHistory]]:
-    """(total, newest first up to `limit`) versions of one type, or of one resource."""
-    query = _versions(
-        org_id=org_id, resource_type=resource_type, resource_id=resource_id, since=since
-    )
-    total = int(await db.scalar(select(func.count()).select_from(query.subquery())) or 0)
-    if not limit:
-        return total, []
-    ordered = query.order_by(
-        FhirResourceHistory.last_updated.desc(),
-        FhirResourceHistory.id,
-        FhirResourceHistory.version_id.desc(),
-    ).limit(limit)
-    return total, [*(await db.execute(ordered)).scalars()]
