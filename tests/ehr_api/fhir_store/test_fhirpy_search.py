@@ -3,50 +3,13 @@ links, _include, _sort and modifiers, as a real client writes them."""
 
 from __future__ import annotations
 
-import asyncio
-import socket
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 
-import uvicorn
-from fhirpy import AsyncFHIRClient
-
-from tests.ehr_api.support import running
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
-@asynccontextmanager
-async def _served(migrated: str, tmp_path: Path) -> AsyncIterator[AsyncFHIRClient]:
-    async with running(migrated, tmp_path) as harness:
-        await harness.org("org-a")
-        port = _free_port()
-        config = uvicorn.Config(harness.app, host="127.0.0.1", port=port, lifespan="off",
-                                log_level="warning")  # fmt: skip
-        server = uvicorn.Server(config)
-        task = asyncio.create_task(server.serve())
-        try:
-            for _ in range(500):  # uvicorn offers no event to wait on
-                if server.started:
-                    break
-                await asyncio.sleep(0.01)
-            yield AsyncFHIRClient(
-                f"http://127.0.0.1:{port}/fhir/R4",
-                authorization=f"Bearer {harness.token('org-a', 'org_admin')}",
-            )
-        finally:
-            server.should_exit = True
-            await task
+from tests.ehr_api.fhir_store.served import served_fhirpy
 
 
 async def test_fhirpy_chained_search_paging_and_include(migrated: str, tmp_path: Path) -> None:
-    async with _served(migrated, tmp_path) as client:
+    async with served_fhirpy(migrated, tmp_path) as client:
         peter = client.resource(
             "Patient",
             identifier=[{"system": "urn:mrn", "value": "P1"}],
