@@ -15,7 +15,8 @@ POST whose `ifNoneExist` matches stands for the existing resource instead.
 
 Conditional references, `ifNoneExist` and conditional DELETE search strictly (an unknown
 parameter is a 400, never ignored into a match) in the caller's organisation only: one
-match, or the entry fails with 412.
+match, or the entry fails with 412. The reference rewriting and that lookup live in
+bundle_references.py.
 """
 
 from __future__ import annotations
@@ -24,9 +25,8 @@ import base64
 import binascii
 import copy
 import json
-import re
 import uuid
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from typing import Any
@@ -34,8 +34,9 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from ehr_api.errors import BadRequestError, DomainError, PreconditionFailedError
-from ehr_api.fhir_store import elements, operations, service
+from ehr_api.errors import BadRequestError, DomainError
+from ehr_api.fhir_store import bundle_references, elements, operations, service
+from ehr_api.fhir_store.bundle_references import PLACEHOLDER_PREFIXES
 from ehr_api.fhir_store.models import FhirResource, FhirResourceHistory
 
 __all__ = [
@@ -54,11 +55,6 @@ Authorize = Callable[[str, str], Awaitable[None]]
 
 _ORDER = {"DELETE": 0, "POST": 1, "PUT": 2, "PATCH": 2, "GET": 3, "HEAD": 3}
 _WRITES = ("DELETE", "POST", "PUT", "PATCH")
-_CONDITIONAL_REFERENCE = re.compile(r"([A-Z][A-Za-z]{1,63})\?(.+)")
-_PLACEHOLDER = ("urn:uuid:", "urn:oid:")
-#: Search parameters that shape a result but select nothing: not criteria.
-_NOT_CRITERIA = frozenset({"_count", "_sort", "_total", "_include", "_revinclude", "_summary",
-                           "_elements", "_cursor", "_format", "_pretty"})  # fmt: skip
 _JSON_PATCH = "application/json-patch+json"
 
 
@@ -194,7 +190,8 @@ async def _transaction(ctx: _Context, raw: list[Any]) -> list[dict[str, Any]]:
     placeholders = await _plan(ctx, entries)
     for entry in entries:
         if entry.resource is not None and entry.method in ("POST", "PUT"):
-            _guard_now(entry, _replace, entry, placeholders)
+            _guard_now(entry, bundle_references.replace_placeholders, entry.resource,
+                       _root(entry), placeholders)  # fmt: skip
     responses: list[dict[str, Any]] = [{} for _ in entries]
     for entry in sorted(entries, key=lambda e: (_ORDER[e.method], e.index)):
         responses[entry.index] = await _guard(entry, _run(ctx, entry))
@@ -346,42 +343,12 @@ async def _plan(ctx: _Context, entries: list[_Entry]) -> dict[str, str]:
             ctx.assigned[entry.index] = f"{entry.resource_type}/{uuid.uuid4()}"
     placeholders: dict[str, str] = {}
     for entry in entries:
-        if entry.full_url and entry.full_url.startswith(_PLACEHOLDER):
+        if entry.full_url and entry.full_url.startswith(PLACEHOLDER_PREFIXES):
             if entry.method == "POST":
                 placeholders[entry.full_url] = ctx.assigned[entry.index]
             elif entry.method == "PUT" and entry.resource_id is not None:
                 placeholders[entry.full_url] = f"{entry.resource_type}/{entry.resource_id}"
     return placeholders
-
-
-def _strings(node: Any, path: str) -> Iterator[tuple[dict[str, Any], str, str]]:
-    """(parent, key, FHIRPath) of every `reference`, `url` and `div` string, any depth."""
-    if isinstance(node, dict):
-        for key, value in node.items():
-            if isinstance(value, str) and key in ("reference", "url", "div"):
-                yield node, key, f"{path}.{key}"
-            elif isinstance(value, dict | list):
-                yield from _strings(value, f"{path}.{key}")
-    elif isinstance(node, list):
-        for position, value in enumerate(node):
-            yield from _strings(value, f"{path}[{position}]")
-
-
-def _replace(entry: _Entry, placeholders: dict[str, str]) -> None:
-    """Put `Type/id` for every urn placeholder; an unknown urn reference is a 400."""
-    resource = entry.resource or {}
-    root = str(resource.get("resourceType") or entry.resource_type)
-    for parent, key, where in _strings(resource, root):
-        value = parent[key]
-        if key == "div":
-            for urn, target in placeholders.items():
-                value = value.replace(urn, target)
-            parent[key] = value
-        elif value in placeholders:
-            parent[key] = placeholders[value]
-        elif key == "reference" and value.startswith(_PLACEHOLDER):
-            raise BadRequestError(f"{value} is the fullUrl of no POST or PUT entry of this"
-                                  " Bundle", field=where)  # fmt: skip
 
 
 # -- conditional lookups --------------------------------------------------------------------
@@ -390,49 +357,25 @@ def _replace(entry: _Entry, placeholders: dict[str, str]) -> None:
 async def _match(
     ctx: _Context, resource_type: str, query: list[tuple[str, str]], what: str
 ) -> FhirResource | None:
-    """The one resource of this organisation matching `query`; None for no match.
-
-    Raises:
-        BadRequestError: no criteria, or a parameter the server does not know.
-        PreconditionFailedError: several matches.
-    """
-    criteria = [(name, value) for name, value in query if name not in _NOT_CRITERIA and value]
-    if not criteria:
-        raise BadRequestError(f"{what} needs search criteria")
-    found = await service.search(
-        ctx.db, org_id=ctx.org_id, resource_type=resource_type,
-        query=[*criteria, ("_count", "2")], base=ctx.base, strict=True,
+    """The one resource of this organisation matching `query` (`bundle_references.match_one`)."""
+    return await bundle_references.match_one(
+        ctx.db, org_id=ctx.org_id, base=ctx.base, resource_type=resource_type, query=query,
+        what=what,
     )  # fmt: skip
-    if found.total > 1:
-        raise PreconditionFailedError(f"{what} {resource_type}?{urlencode(criteria)} matched"
-                                      f" {found.total} resources")  # fmt: skip
-    return found.resources[0] if found.resources else None
 
 
 async def _conditional_references(ctx: _Context, entry: _Entry) -> None:
     """Rewrite `Type?criteria` references to the one matching `Type/id` (else 412)."""
-    resource = entry.resource or {}
-    root = str(resource.get("resourceType") or entry.resource_type)
-    for parent, key, where in list(_strings(resource, root)):
-        written = _CONDITIONAL_REFERENCE.fullmatch(parent[key]) if key == "reference" else None
-        if written is None:
-            continue
-        if parent[key] not in ctx.resolved:
-            target_type, query = written.group(1), parse_qsl(written.group(2))
-            try:
-                service.check_type(target_type)
-                await ctx.authorize(target_type, "search-type")
-                found = await _match(ctx, target_type, query, "the conditional reference")
-            except DomainError as exc:
-                exc.field = where
-                raise
-            if found is None:
-                raise PreconditionFailedError(
-                    f"the conditional reference {parent[key]} matches nothing", field=where
-                )
-            ctx.resolved[parent[key]] = f"{target_type}/{found.id}"
-        parent[key] = ctx.resolved[parent[key]]
-        ctx.touched.setdefault(parent[key])
+
+    async def find(target_type: str, query: list[tuple[str, str]]) -> FhirResource | None:
+        service.check_type(target_type)
+        await ctx.authorize(target_type, "search-type")
+        return await _match(ctx, target_type, query, "the conditional reference")
+
+    await bundle_references.resolve_conditional(
+        entry.resource or {}, _root(entry), find=find, resolved=ctx.resolved,
+        touched=ctx.touched,
+    )  # fmt: skip
 
 
 # -- running one entry ----------------------------------------------------------------------
@@ -606,7 +549,12 @@ def _where(entry: _Entry, expression: str | None) -> str:
     if entry.method == "PATCH":  # the resource is the Binary carrying the patch
         return f"{at}.resource" + (f".{expression}" if expression in ("data", "resourceType")
                                    else "")  # fmt: skip
-    root = str(entry.resource.get("resourceType") or entry.resource_type)
+    root = _root(entry)
     if expression == root or expression.startswith((root + ".", root + "[")):
         return f"{at}.resource{expression[len(root) :]}"
     return f"{at}.resource.{expression}"
+
+
+def _root(entry: _Entry) -> str:
+    """The FHIRPath root of an entry's resource (its resourceType, else the URL's type)."""
+    return str((entry.resource or {}).get("resourceType") or entry.resource_type)
