@@ -66,6 +66,10 @@ async def create(
     prefer: Annotated[str | None, Header()] = None,
     if_none_exist: Annotated[str | None, Header()] = None,
 ) -> Response:
+    """Create; conditional with `If-None-Exist`, or with the criteria in the URL
+    (`POST /Patient?identifier=...`, how fhirpy's `get_or_create` and Aidbox spell it)."""
+    if if_none_exist is None and request.url.query:
+        if_none_exist = request.url.query
     row, created = await service.create(
         db, org_id=org_id, resource_type=resource_type, body=body, if_none_exist=if_none_exist
     )
