@@ -68,8 +68,12 @@ def get_access(request: Request) -> Access:
     return access
 
 
-def get_keyring(request: Request) -> Keyring:
-    """The encryption keyring the lifespan put in `app.state.keyring`."""
+async def get_keyring(request: Request) -> Keyring:
+    """The encryption keyring the lifespan put in `app.state.keyring`.
+
+    `async` like every dependency here: FastAPI runs a plain `def` dependency in a worker
+    thread, a hop that costs more than the function itself.
+    """
     keyring: Keyring = request.app.state.keyring
     return keyring
 
@@ -102,8 +106,8 @@ async def current_principal(
 CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
 
 
-def current_org_id(principal: CurrentPrincipal) -> uuid.UUID:
-    """The caller's organisation, for organisation-scoped routes.
+async def current_org_id(principal: CurrentPrincipal) -> uuid.UUID:
+    """The caller's organisation, for organisation-scoped routes (async: no thread hop).
 
     Raises:
         ForbiddenError: the credential names no organisation.

