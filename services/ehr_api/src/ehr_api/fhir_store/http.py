@@ -44,7 +44,7 @@ class NotAcceptableError(DomainError):
     fhir_code = "not-supported"
 
 
-def json_only(accept: Annotated[str | None, Header()] = None) -> None:
+async def json_only(accept: Annotated[str | None, Header()] = None) -> None:
     """406 when the Accept header names formats but none we can produce (JSON only)."""
     if not accept:
         return

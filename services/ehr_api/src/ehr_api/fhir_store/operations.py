@@ -74,7 +74,9 @@ async def patch(
         BadRequestError: a malformed patch, or one that changes id or resourceType.
         InvalidError: an operation does not apply, or the result is not a valid resource.
     """
-    row = await service.get(db, org_id=org_id, resource_type=resource_type, resource_id=resource_id)
+    row = await service.get(
+        db, org_id=org_id, resource_type=resource_type, resource_id=resource_id, for_update=True
+    )
     if if_match is not None and if_match != row.version_id:
         raise PreconditionFailedError(
             f"If-Match version {if_match} is not the current version ({row.version_id})"

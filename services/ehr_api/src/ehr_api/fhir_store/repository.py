@@ -9,10 +9,12 @@ The org session already confines ORM statements to its organisation; the explici
 
 from __future__ import annotations
 
+import json
 import uuid
-from typing import Any
+from datetime import datetime
+from functools import cache
 
-from sqlalchemy import delete, insert
+from sqlalchemy import TextClause, delete, insert, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ehr_api.events.models import EventLog
@@ -31,10 +33,21 @@ __all__ = ["add_event", "add_version", "get_current", "get_version", "replace_in
 
 
 async def get_current(
-    db: AsyncSession, *, org_id: uuid.UUID, resource_type: str, resource_id: str
+    db: AsyncSession,
+    *,
+    org_id: uuid.UUID,
+    resource_type: str,
+    resource_id: str,
+    for_update: bool = False,
 ) -> FhirResource | None:
-    """The current row (possibly a tombstone) or None."""
-    return await db.get(FhirResource, (org_id, resource_type, resource_id))
+    """The current row (possibly a tombstone) or None.
+
+    `for_update` locks the row until the transaction ends (PostgreSQL), so two
+    concurrent writes of one resource take turns instead of both writing version n+1.
+    """
+    return await db.get(
+        FhirResource, (org_id, resource_type, resource_id), with_for_update=for_update or None
+    )
 
 
 async def get_version(
@@ -65,13 +78,68 @@ _IndexTable = (
     | type[FhirSearchNumber]
     | type[FhirSearchReference]
 )
-_INDEX_TABLES: tuple[_IndexTable, ...] = (
-    FhirSearchToken,
-    FhirSearchString,
-    FhirSearchDate,
-    FhirSearchNumber,
-    FhirSearchReference,
-)
+#: Per index table: its value columns and their SQL types (the PostgreSQL fast path).
+_COLUMNS: dict[str, tuple[tuple[str, str], ...]] = {
+    "tokens": (("param", "text"), ("system", "text"), ("code", "text")),
+    "strings": (("param", "text"), ("value", "text"), ("exact", "text")),
+    "dates": (("param", "text"), ("low", "timestamptz"), ("high", "timestamptz")),
+    "numbers": (
+        ("param", "text"),
+        ("low", "double precision"),
+        ("high", "double precision"),
+        ("system", "text"),
+        ("code", "text"),
+    ),
+    "references": (
+        ("param", "text"),
+        ("target_type", "text"),
+        ("target_id", "text"),
+        ("url", "text"),
+    ),
+}
+_TABLES: dict[str, _IndexTable] = {
+    "tokens": FhirSearchToken,
+    "strings": FhirSearchString,
+    "dates": FhirSearchDate,
+    "numbers": FhirSearchNumber,
+    "references": FhirSearchReference,
+}
+_OWNER = "org_id = CAST(:org AS uuid) AND resource_type = :type AND resource_id = :id"
+
+
+def _pg_delete() -> TextClause:
+    """One statement deleting a resource's rows from all five tables (one round trip)."""
+    names = [model.__tablename__ for model in _TABLES.values()]
+    ctes = ", ".join(
+        f"d{n} AS (DELETE FROM {name} WHERE {_OWNER})" for n, name in enumerate(names[:-1])
+    )
+    return text(f"WITH {ctes} DELETE FROM {names[-1]} WHERE {_OWNER}")
+
+
+def _pg_insert(kinds: tuple[str, ...]) -> TextClause:
+    """One statement inserting the rows of `kinds` from JSON arrays (one round trip)."""
+    parts = []
+    for kind in kinds:
+        columns = _COLUMNS[kind]
+        names = ", ".join(name for name, _ in columns)
+        typed = ", ".join(f"{name} {sql}" for name, sql in columns)
+        parts.append(
+            f"i_{kind} AS (INSERT INTO {_TABLES[kind].__tablename__}"
+            f" (org_id, resource_type, resource_id, {names})"
+            f" SELECT CAST(:org AS uuid), :type, :id, {names}"
+            f" FROM jsonb_to_recordset(CAST(:{kind} AS jsonb)) AS x({typed}))"
+        )
+    return text(f"WITH {', '.join(parts)} SELECT 1")
+
+
+_PG_DELETE = _pg_delete()
+_pg_insert_cached = cache(_pg_insert)
+
+
+def _json_default(value: object) -> str:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    raise TypeError(f"cannot index {type(value).__name__}")
 
 
 async def replace_index(
@@ -86,47 +154,61 @@ async def replace_index(
     """Make the five index tables hold exactly `rows` for one resource (None: nothing).
 
     `fresh` skips the deletes for a resource's first version, which can have no rows
-    yet. The inserts are bulk statements in the caller's transaction: they bypass the
-    session's unit of work (and its foreign-row check), so `org_id` must be the
-    session's; PostgreSQL's row-level security refuses any other.
+    yet. The writes bypass the session's unit of work (and its foreign-row check), so
+    `org_id` must be the session's; PostgreSQL's row-level security refuses any other.
+    On PostgreSQL the deletes are one statement and the inserts another (each index
+    table would otherwise cost a round trip: 8-10 per update, measured as a fifth of an
+    update's CPU); SQLite, in-process, keeps the plain per-table statements.
     """
+    if db.get_bind().dialect.name == "postgresql":
+        await _replace_index_pg(db, org_id, resource_type, resource_id, rows, fresh=fresh)
+        return
     if not fresh:
-        for model in _INDEX_TABLES:
+        for model in _TABLES.values():
             await db.execute(
-                delete(model).where(
+                delete(model)
+                .where(
                     model.org_id == org_id,
                     model.resource_type == resource_type,
                     model.resource_id == resource_id,
                 )
+                .execution_options(synchronize_session=False)
             )
     if rows is None:
         return
     key = {"org_id": org_id, "resource_type": resource_type, "resource_id": resource_id}
-    batches: tuple[tuple[_IndexTable, list[dict[str, Any]]], ...] = (
-        (FhirSearchToken, [{**key, "param": p, "system": s, "code": c} for p, s, c in rows.tokens]),
-        (
-            FhirSearchString,
-            [{**key, "param": p, "value": v, "exact": e} for p, v, e in rows.strings],
-        ),
-        (FhirSearchDate, [{**key, "param": p, "low": lo, "high": hi} for p, lo, hi in rows.dates]),
-        (
-            FhirSearchNumber,
-            [
-                {**key, "param": p, "low": lo, "high": hi, "system": s, "code": c}
-                for p, lo, hi, s, c in rows.numbers
-            ],
-        ),
-        (
-            FhirSearchReference,
-            [
-                {**key, "param": p, "target_type": t, "target_id": i, "url": u}
-                for p, t, i, u in rows.references
-            ],
-        ),
-    )
-    for model, values in batches:
+    for kind, model in _TABLES.items():
+        values = getattr(rows, kind)
         if values:
-            await db.execute(insert(model), values)
+            names = [name for name, _ in _COLUMNS[kind]]
+            await db.execute(
+                insert(model), [{**key, **dict(zip(names, row, strict=True))} for row in values]
+            )
+
+
+async def _replace_index_pg(
+    db: AsyncSession,
+    org_id: uuid.UUID,
+    resource_type: str,
+    resource_id: str,
+    rows: IndexRows | None,
+    *,
+    fresh: bool,
+) -> None:
+    key = {"org": str(org_id), "type": resource_type, "id": resource_id}
+    if not fresh:
+        await db.execute(_PG_DELETE, key)
+    if rows is None:
+        return
+    kinds = tuple(kind for kind in _TABLES if getattr(rows, kind))
+    if not kinds:
+        return
+    values: dict[str, str] = {}
+    for kind in kinds:
+        names = [name for name, _ in _COLUMNS[kind]]
+        items = [dict(zip(names, row, strict=True)) for row in getattr(rows, kind)]
+        values[kind] = json.dumps(items, default=_json_default)
+    await db.execute(_pg_insert_cached(kinds), {**key, **values})
 
 
 async def add_event(

@@ -15,12 +15,14 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 from hl7_fhir.fhir import is_r4_type, validate_resource
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ehr_api.auth.rbac import Policy
 from ehr_api.db.base import utcnow
 from ehr_api.errors import (
     BadRequestError,
+    ConflictError,
     GoneError,
     InvalidError,
     MethodNotAllowedError,
@@ -120,25 +122,37 @@ async def write(
         meta.update(versionId=str(row.version_id), lastUpdated=now.isoformat())
         content = {**content, "id": row.id, "meta": meta}
     row.content = content or {"resourceType": row.resource_type, "id": row.id}
-    db.add(row)
-    await repository.add_version(db, org_id=org_id, row=row)
-    await repository.replace_index(
-        db,
-        org_id=org_id,
-        resource_type=row.resource_type,
-        resource_id=row.id,
-        rows=_index(row.resource_type, content),
-        fresh=row.version_id == 1,
-    )
-    await repository.add_event(db, org_id=org_id, event_type=event_type, row=row)
-    await db.flush()
+    try:
+        db.add(row)
+        await repository.add_version(db, org_id=org_id, row=row)
+        await repository.replace_index(
+            db,
+            org_id=org_id,
+            resource_type=row.resource_type,
+            resource_id=row.id,
+            rows=_index(row.resource_type, content),
+            fresh=row.version_id == 1,
+        )
+        await repository.add_event(db, org_id=org_id, event_type=event_type, row=row)
+        await db.flush()
+    except IntegrityError as exc:
+        # Another transaction wrote this resource (or created this id) first.
+        raise ConflictError(
+            f"{row.resource_type}/{row.id} was written concurrently; read it and retry",
+            field="id",
+        ) from exc
     return row
 
 
 async def get(
-    db: AsyncSession, *, org_id: uuid.UUID, resource_type: str, resource_id: str
+    db: AsyncSession,
+    *,
+    org_id: uuid.UUID,
+    resource_type: str,
+    resource_id: str,
+    for_update: bool = False,
 ) -> FhirResource:
-    """The current version.
+    """The current version (`for_update`: locked until the transaction ends).
 
     Raises:
         NotFoundError: unknown type, or no such resource in this organisation.
@@ -146,7 +160,11 @@ async def get(
     """
     check_type(resource_type)
     row = await repository.get_current(
-        db, org_id=org_id, resource_type=resource_type, resource_id=resource_id
+        db,
+        org_id=org_id,
+        resource_type=resource_type,
+        resource_id=resource_id,
+        for_update=for_update,
     )
     if row is None:
         raise NotFoundError(f"{resource_type}/{resource_id} is not known")
@@ -244,7 +262,7 @@ async def update(
         raise BadRequestError("the resource's id must match the URL's id", field="id")
     validate_body(resource_type, body)
     row = await repository.get_current(
-        db, org_id=org_id, resource_type=resource_type, resource_id=resource_id
+        db, org_id=org_id, resource_type=resource_type, resource_id=resource_id, for_update=True
     )
     current = None if row is None or row.deleted else row.version_id
     if if_match is not None and if_match != current:
@@ -272,7 +290,7 @@ async def delete(
     """Write a tombstone version; None when there was nothing live to delete (idempotent)."""
     check_type(resource_type)
     row = await repository.get_current(
-        db, org_id=org_id, resource_type=resource_type, resource_id=resource_id
+        db, org_id=org_id, resource_type=resource_type, resource_id=resource_id, for_update=True
     )
     if row is None or row.deleted:
         return None
