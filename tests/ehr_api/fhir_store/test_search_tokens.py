@@ -84,9 +84,14 @@ async def test_unknown_parameters_ignored_or_strict(fhir: Fhir) -> None:
         f"{BASE}/Patient", params={"family": "doe", "nonsense": "1"}, headers=fhir.a
     )
     assert found.status_code == 200
-    assert [entry["resource"]["id"] for entry in found.json()["entry"]] == [jane]
+    matches = [e for e in found.json()["entry"] if e["search"]["mode"] == "match"]
+    assert [entry["resource"]["id"] for entry in matches] == [jane]
     self_url = found.json()["link"][0]["url"]
     assert "family=doe" in self_url and "nonsense" not in self_url
+    # ... and an outcome entry says which were ignored.
+    (warning,) = [e for e in found.json()["entry"] if e["search"]["mode"] == "outcome"]
+    issue = warning["resource"]["issue"][0]
+    assert (issue["severity"], issue["expression"]) == ("warning", ["nonsense"])
 
     strict = await fhir.client.get(
         f"{BASE}/Patient",

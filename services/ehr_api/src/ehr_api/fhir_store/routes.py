@@ -125,6 +125,11 @@ async def _search(
         }
         for row in found.included
     ]  # fmt: skip
+    if found.ignored:  # say so, besides leaving them out of the self link
+        text = f"ignored unknown search parameters: {', '.join(dict.fromkeys(found.ignored))}"
+        warning = outcome("warning", "not-supported", text)
+        warning["issue"][0]["expression"] = list(dict.fromkeys(found.ignored))
+        entries.append({"resource": warning, "search": {"mode": "outcome"}})
     bundle: dict[str, Any] = {"resourceType": "Bundle", "type": "searchset"}
     if found.total_known:
         bundle["total"] = found.total

@@ -86,6 +86,8 @@ class SearchResult:
     previous_cursor: str | None = None
     summary: str | None = None
     elements: list[str] | None = None
+    #: Parameters ignored because this type does not support them (not strict).
+    ignored: list[str] = field(default_factory=list)
 
 
 def _live(ctx: Context, row: Any, resource_type: str, *where: Any) -> Select[Any]:
@@ -296,6 +298,7 @@ async def run(
     ctx = Context(org_id, base)
     clauses: list[Any] = []
     applied: list[tuple[str, str]] = []
+    ignored: list[str] = []
     options = _Options()
     for name, value in query:
         if name.partition(":")[0] in _RESULT:
@@ -308,6 +311,7 @@ async def run(
             except UnknownParameterError:
                 if strict:
                     raise
+                ignored.append(name)
                 continue
         if name not in _UNLINKED:
             applied.append((name, value))
@@ -348,4 +352,5 @@ async def run(
         previous_cursor=cursor(max(0, offset - count)) if offset and count else None,
         summary=options.summary,
         elements=options.elements,
+        ignored=ignored,
     )
