@@ -67,6 +67,7 @@ async def test_a_create_maps_to_a_valid_r4_audit_event(fhir: Fhir) -> None:
     [agent] = event["agent"]
     assert agent["who"]["identifier"] == {"system": "urn:ehr-platform:subject", "value": "tester"}
     assert agent["requestor"] is True and agent["network"]["address"] == "127.0.0.1"
+    assert agent["role"] == [{"text": "org_admin"}]  # the roles the caller held then
     assert event["source"]["observer"]["identifier"]["value"].endswith("/fhir/R4")
     touched, request = event["entity"]
     assert touched["what"] == {"reference": f"Patient/{pid}"}

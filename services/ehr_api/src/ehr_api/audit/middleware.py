@@ -146,6 +146,8 @@ class AuditMiddleware:
                 principal.actor,
                 _ACTOR_TYPES[principal.kind],
             )
+            if principal.roles:  # who could do what, as it stood at the time
+                details["roles"] = sorted(principal.roles)
         else:
             org_id, actor, actor_type = None, "anonymous", ActorType.USER
             if "auth_failure" in state:
