@@ -17,8 +17,11 @@ __all__ = [
     "GoneError",
     "InvalidError",
     "MethodNotAllowedError",
+    "NotAcceptableError",
     "NotFoundError",
     "PreconditionFailedError",
+    "TooManyEntriesError",
+    "UnsupportedMediaTypeError",
 ]
 
 
@@ -98,6 +101,30 @@ class MethodNotAllowedError(DomainError):
     status = 405
     title = "Method not allowed"
     fhir_code = "not-supported"
+
+
+class NotAcceptableError(DomainError):
+    """The client accepts only formats we do not produce (XML): 406."""
+
+    status = 406
+    title = "Not acceptable"
+    fhir_code = "not-supported"
+
+
+class UnsupportedMediaTypeError(DomainError):
+    """A PATCH body in a format we do not apply (only JSON Patch): 415."""
+
+    status = 415
+    title = "Unsupported media type"
+    fhir_code = "not-supported"
+
+
+class TooManyEntriesError(DomainError):
+    """More than `MAX_ENTRIES` entries: 413."""
+
+    status = 413
+    title = "Payload too large"
+    fhir_code = "too-costly"
 
 
 class PreconditionFailedError(DomainError):

@@ -34,7 +34,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from ehr_api.errors import BadRequestError, DomainError
+from ehr_api.errors import BadRequestError, DomainError, TooManyEntriesError
 from ehr_api.fhir_store import bundle_references, elements, operations, service
 from ehr_api.fhir_store.bundle_references import PLACEHOLDER_PREFIXES
 from ehr_api.fhir_store.models import FhirResource, FhirResourceHistory
@@ -44,7 +44,6 @@ __all__ = [
     "Authorize",
     "BundleResult",
     "EntryError",
-    "TooManyEntriesError",
     "process",
 ]
 
@@ -56,14 +55,6 @@ Authorize = Callable[[str, str], Awaitable[None]]
 _ORDER = {"DELETE": 0, "POST": 1, "PUT": 2, "PATCH": 2, "GET": 3, "HEAD": 3}
 _WRITES = ("DELETE", "POST", "PUT", "PATCH")
 _JSON_PATCH = "application/json-patch+json"
-
-
-class TooManyEntriesError(DomainError):
-    """More than `MAX_ENTRIES` entries: 413."""
-
-    status = 413
-    title = "Payload too large"
-    fhir_code = "too-costly"
 
 
 class EntryError(DomainError):

@@ -6,6 +6,7 @@ Location, `Prefer: return=`).
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Awaitable, Callable
 from email.utils import format_datetime
 from typing import Annotated, Any
@@ -17,14 +18,13 @@ from ehr_api.audit.middleware import annotate
 from ehr_api.auth.principal import Principal
 from ehr_api.auth.rbac import fhir_action, fhir_object
 from ehr_api.deps import CurrentPrincipal, get_access
-from ehr_api.errors import DomainError, NotFoundError
+from ehr_api.errors import NotAcceptableError, NotFoundError
 from ehr_api.fhir_store import service
 from ehr_api.fhir_store.models import FhirResource, FhirResourceHistory
 from ehr_api.problems import FHIR_JSON
 
 __all__ = [
     "Body",
-    "NotAcceptableError",
     "allow",
     "base_url",
     "if_match",
@@ -32,16 +32,9 @@ __all__ = [
     "outcome",
     "read_json",
     "respond",
+    "return_preference",
     "update_creates",
 ]
-
-
-class NotAcceptableError(DomainError):
-    """The client accepts only formats we do not produce (XML): 406."""
-
-    status = 406
-    title = "Not acceptable"
-    fhir_code = "not-supported"
 
 
 async def json_only(accept: Annotated[str | None, Header()] = None) -> None:
@@ -100,6 +93,15 @@ def outcome(severity: str, code: str, text: str) -> dict[str, Any]:
     return {"resourceType": "OperationOutcome", "issue": [issue]}
 
 
+def return_preference(prefer: str | None) -> str:
+    """`representation` (default), `minimal` or `OperationOutcome` from a Prefer header."""
+    for part in re.split("[;,]", prefer or ""):
+        name, _, value = part.replace(" ", "").partition("=")
+        if name == "return" and value in ("minimal", "representation", "OperationOutcome"):
+            return value
+    return "representation"
+
+
 def respond(
     request: Request,
     row: FhirResource | FhirResourceHistory,
@@ -124,10 +126,10 @@ def respond(
             request.url_for("vread", resource_type=row.resource_type, resource_id=row.id,
                             version=str(row.version_id))
         )  # fmt: skip
-    wanted = (prefer or "").replace(" ", "")
-    if "return=minimal" in wanted:
+    wanted = return_preference(prefer)
+    if wanted == "minimal":
         return Response(status_code=status, headers=headers)
-    if "return=OperationOutcome" in wanted:
+    if wanted == "OperationOutcome":
         text = f"{row.resource_type}/{row.id} version {row.version_id} stored"
         body = outcome("information", "informational", text)
         return JSONResponse(body, status_code=status, headers=headers, media_type=FHIR_JSON)

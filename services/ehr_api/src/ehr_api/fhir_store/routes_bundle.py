@@ -12,7 +12,6 @@ registers `bundle` on its own `/fhir/R4` router with `add_api_route("", ...)`.
 
 from __future__ import annotations
 
-import re
 from typing import Annotated
 
 from fastapi import Header, Request
@@ -22,19 +21,10 @@ from ehr_api.audit.middleware import annotate
 from ehr_api.auth.rbac import fhir_action, fhir_object
 from ehr_api.deps import CurrentOrgId, CurrentPrincipal, OrgSession, get_access
 from ehr_api.fhir_store import bundles
-from ehr_api.fhir_store.http import base_url, read_json, update_creates
+from ehr_api.fhir_store.http import base_url, read_json, return_preference, update_creates
 from ehr_api.problems import FHIR_JSON
 
-__all__ = ["bundle", "return_preference"]
-
-
-def return_preference(prefer: str | None) -> str:
-    """`representation` (default), `minimal` or `OperationOutcome` from a Prefer header."""
-    for part in re.split("[;,]", prefer or ""):
-        name, _, value = part.replace(" ", "").partition("=")
-        if name == "return" and value in ("minimal", "representation", "OperationOutcome"):
-            return value
-    return "representation"
+__all__ = ["bundle"]
 
 
 async def bundle(

@@ -14,7 +14,7 @@ from fastapi.responses import JSONResponse
 
 from ehr_api.audit.middleware import annotate
 from ehr_api.deps import CurrentOrgId, OrgReadSession, OrgSession
-from ehr_api.errors import DomainError
+from ehr_api.errors import UnsupportedMediaTypeError
 from ehr_api.fhir_store import history, operations, service
 from ehr_api.fhir_store.http import allow, base_url, if_match, read_json, respond
 from ehr_api.problems import FHIR_JSON
@@ -24,14 +24,6 @@ __all__ = ["router"]
 JSON_PATCH = "application/json-patch+json"
 
 router = APIRouter()
-
-
-class UnsupportedMediaTypeError(DomainError):
-    """A PATCH body in a format we do not apply (only JSON Patch): 415."""
-
-    status = 415
-    title = "Unsupported media type"
-    fhir_code = "not-supported"
 
 
 def _history_response(
