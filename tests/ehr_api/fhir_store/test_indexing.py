@@ -447,6 +447,54 @@ async def test_create_update_delete_replace_the_rows(fhir: Fhir) -> None:
     }
 
 
+def _expected(org_id: uuid.UUID, content: Json) -> dict[str, set[Any]]:
+    """The rows `_rows` should find for `content`, from the indexer itself."""
+    rows = index(content["resourceType"], content)
+    return {
+        "fhir_search_token": {(org_id, *row) for row in rows.tokens},
+        "fhir_search_string": {(org_id, *row) for row in rows.strings},
+        "fhir_search_date": {(org_id, *row) for row in rows.dates},
+        "fhir_search_number": {(org_id, p, s, c, low, high) for p, low, high, s, c in rows.numbers},
+        "fhir_search_reference": {(org_id, p, t, i) for p, t, i, _ in rows.references},
+    }
+
+
+async def test_updates_that_keep_drop_and_add_values_leave_exactly_the_new_rows(
+    fhir: Fhir,
+) -> None:
+    # PostgreSQL replaces the rows inside one statement (insert the new ones unless they
+    # are there, delete the old ones not among them): rows that stay must neither clash
+    # nor vanish, on either database.
+    client, a = fhir.client, fhir.a
+    org_a = await _org(fhir, "org-a")
+    created = await client.post(f"{BASE}/Observation", json=OBSERVATION, headers=a)
+    assert created.status_code == 201, created.text
+    oid = created.json()["id"]
+    kept_code_new_value = {
+        **OBSERVATION,
+        "id": oid,
+        "category": [
+            *OBSERVATION["category"],
+            {"coding": [{"system": "http://hl7.org/obs-cat", "code": "laboratory"}]},
+        ],
+        "performer": [{"reference": "Practitioner/pr2"}],
+        "valueQuantity": {"value": 6.1, "unit": "mmol/L"},
+    }
+    versions = (kept_code_new_value, kept_code_new_value, {**OBSERVATION, "id": oid})
+    for number, body in enumerate(versions, start=2):
+        updated = await client.put(f"{BASE}/Observation/{oid}", json=body, headers=a)
+        assert updated.status_code == 200, updated.text
+        assert updated.json()["meta"]["versionId"] == str(number)
+        stored = (await client.get(f"{BASE}/Observation/{oid}", headers=a)).json()
+        found, expected = await _rows(fhir, org_a, oid), _expected(org_a, stored)
+        assert found == expected, f"version {number}"
+        assert found["fhir_search_token"] and found["fhir_search_number"]
+    lab = await client.get(
+        f"{BASE}/Observation", params={"category": "laboratory", "_id": oid}, headers=a
+    )
+    assert lab.json()["total"] == 0  # the category added in version 2 left with version 4
+
+
 async def test_a_failed_transaction_leaves_no_index_rows(fhir: Fhir) -> None:
     org_a = await _org(fhir, "org-a")
 

@@ -15,7 +15,7 @@ A chain is a sequence, so appends to one chain are serialised, at three levels:
   whatever has queued up *in one transaction* (group commit): under load, many requests
   share one commit (one fsync) instead of queueing behind each other's;
 - across processes on PostgreSQL, a transaction-scoped advisory lock on the chain taken
-  before the tail is read (one extra round trip). Optimistic retries alone measured
+  before the tail is read (sent with the BEGIN, so no extra round trip). Optimistic retries alone measured
   poorly here: with six writers a retrying append kept losing to fresh ones, and the
   chain's first row (`prev_hash` NULL, and NULLs never collide) has no constraint to
   lose on at all;
@@ -55,7 +55,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, insert, select, text
+from sqlalchemy import Table, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -91,7 +91,6 @@ _TAIL = select(AuditLog.hash).order_by(AuditLog.id.desc()).limit(1)
 # Ids must follow the chain's order within a batch (verify walks rows by id).
 _TABLE = cast(Table, AuditLog.__table__)
 _INSERT = insert(_TABLE).returning(_TABLE.c.id, sort_by_parameter_order=True)
-_LOCK = text("SELECT pg_advisory_xact_lock(:key)")
 #: Seconds a chain counts as shared after another process was seen appending to it.
 SHARED_FOR = 10.0
 
@@ -259,14 +258,14 @@ class AuditWriter:
                 pending.result.set_exception(error)
 
     async def _try_append(self, org_id: uuid.UUID | None, batch: list[dict[str, Any]]) -> list[int]:
+        # The chain's advisory lock rides along with BEGIN (PostgreSQL only).
+        lock = f"SELECT pg_advisory_xact_lock({_lock_key(org_id)})"
         scope = (
-            self.database.platform_session()
+            self.database.platform_session(begin_with=lock)
             if org_id is None
-            else self.database.org_session(org_id)
+            else self.database.org_session(org_id, begin_with=lock)
         )
         async with scope as session:
-            if self.database.is_postgresql:
-                await session.execute(_LOCK, {"key": _lock_key(org_id)})
             remembered = self._tails.get(org_id)
             if remembered is not None and not self._is_shared(org_id):
                 tail: str | None = remembered

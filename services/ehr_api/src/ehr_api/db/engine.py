@@ -29,6 +29,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import URL, Connection, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+from ehr_api.db.begin_prelude import PreludeConnection, forget_unsent_preludes
 from ehr_api.settings import Settings
 
 __all__ = [
@@ -98,13 +99,15 @@ def create_engine(
         raise ValueError(f"sqlite_synchronous={sqlite_synchronous!r}: OFF, NORMAL, FULL or EXTRA")
     target, connect_args = async_url(url)
     if target.get_backend_name() == "postgresql":
-        return create_async_engine(
+        pg_engine = create_async_engine(
             target,
             echo=echo,
             pool_size=pool_size,
             max_overflow=pool_size,
-            connect_args=connect_args,
+            connect_args={**connect_args, "connection_class": PreludeConnection},
         )
+        forget_unsent_preludes(pg_engine)
+        return pg_engine
     database = target.database
     if database and database != ":memory:" and not database.startswith("file:"):
         Path(database).parent.mkdir(parents=True, exist_ok=True)

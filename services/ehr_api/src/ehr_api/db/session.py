@@ -13,8 +13,9 @@ Two walls keep organisations apart.
    entities, and Core inserts take their `org_id` from `current_org_id(session)`.
 
 2. Row-level security (PostgreSQL). At the start of every transaction the session runs,
-   in one round trip and transaction-local (`set_config(..., true)`, reset at COMMIT or
-   ROLLBACK so nothing leaks to the next user of a pooled connection):
+   transaction-local (`set_config(..., true)`, reset at COMMIT or ROLLBACK so nothing
+   leaks to the next user of a pooled connection), in the same round trip as the BEGIN
+   (`ehr_api.db.begin_prelude`):
 
        role             = ehr_app          (a NOLOGIN role without BYPASSRLS)
        app.current_org  = <org uuid>       ('' in a platform session)
@@ -58,6 +59,7 @@ from sqlalchemy.orm import ORMExecuteState, Session, SessionTransaction, with_lo
 from starlette.requests import HTTPConnection
 
 from ehr_api.db.base import TenantScoped
+from ehr_api.db.begin_prelude import defer_to_begin, set_config_sql
 from ehr_api.db.engine import SQLITE_BEGIN_OPTION, engine_from_settings
 from ehr_api.settings import Settings
 
@@ -74,6 +76,7 @@ __all__ = [
 
 _SCOPE = "ehr_scope"
 _ROLE = "ehr_app_role"
+_BEGIN_WITH = "ehr_begin_with"
 
 
 class CrossTenantError(RuntimeError):
@@ -145,27 +148,33 @@ class Database:
 
     @asynccontextmanager
     async def org_session(
-        self, org_id: uuid.UUID, *, read_only: bool = False
+        self, org_id: uuid.UUID, *, read_only: bool = False, begin_with: str | None = None
     ) -> AsyncIterator[AsyncSession]:
         """A session bound to `org_id`, inside one transaction.
 
         Commits when the block exits normally, rolls back when it raises; services
         `flush()`, never `commit()`. `read_only=True` is for reads that should neither
         wait for nor block writers: a READ ONLY transaction on PostgreSQL, a deferred
-        BEGIN on SQLite (see `ehr_api.db.engine`); flushing in it raises.
+        BEGIN on SQLite (see `ehr_api.db.engine`); flushing in it raises. `begin_with` is a
+        constant SQL statement (no parameters) to run first on PostgreSQL, in the BEGIN's
+        round trip where possible, e.g. an advisory lock; it is not run on SQLite.
 
         Raises:
             TypeError: `org_id` is not a UUID (a slug or string slipped through).
         """
         if not isinstance(org_id, uuid.UUID):
             raise TypeError(f"org_id must be a uuid.UUID, not {type(org_id).__name__}")
-        async with self._session(Scope(org_id, read_only=read_only)) as session:
+        async with self._session(Scope(org_id, read_only=read_only), begin_with) as session:
             yield session
 
     @asynccontextmanager
-    async def platform_session(self, *, read_only: bool = False) -> AsyncIterator[AsyncSession]:
-        """A session that sees every organisation; see the module docstring for when."""
-        async with self._session(Scope(None, platform=True, read_only=read_only)) as session:
+    async def platform_session(
+        self, *, read_only: bool = False, begin_with: str | None = None
+    ) -> AsyncIterator[AsyncSession]:
+        """A session that sees every organisation; see the module docstring for when
+        (`begin_with` as in `org_session`)."""
+        scope = Scope(None, platform=True, read_only=read_only)
+        async with self._session(scope, begin_with) as session:
             yield session
 
     async def check_row_security(self) -> None:
@@ -192,8 +201,11 @@ class Database:
         await self.engine.dispose()
 
     @asynccontextmanager
-    async def _session(self, scope: Scope) -> AsyncIterator[AsyncSession]:
-        async with self._sessions(info={_SCOPE: scope}) as session, session.begin():
+    async def _session(
+        self, scope: Scope, begin_with: str | None = None
+    ) -> AsyncIterator[AsyncSession]:
+        info = {_SCOPE: scope, _BEGIN_WITH: begin_with}
+        async with self._sessions(info=info) as session, session.begin():
             if scope.read_only:
                 await session.connection(execution_options={SQLITE_BEGIN_OPTION: "DEFERRED"})
             yield session
@@ -251,10 +263,19 @@ def _apply_scope(session: Session, _transaction: SessionTransaction, connection:
     scope = session.info.get(_SCOPE)
     if not isinstance(scope, Scope):
         scope = Scope(None)  # not from Database: no organisation, sees nothing
-    connection.execute(*_scope_statement(session.info.get(_ROLE), scope))
+    settings = _scope_settings(session.info.get(_ROLE), scope)
+    begin_with = session.info.get(_BEGIN_WITH)
+    inlined = set_config_sql(settings)
+    if inlined is not None:
+        prelude = f"{inlined}; {begin_with}" if begin_with else inlined
+        if defer_to_begin(connection, prelude):
+            return  # sent with the driver's BEGIN: one round trip for all of it
+    connection.execute(*_scope_statement(settings))
+    if begin_with:
+        connection.exec_driver_sql(begin_with)
 
 
-def _scope_statement(role: str | None, scope: Scope) -> tuple[TextClause, dict[str, str]]:
+def _scope_settings(role: str | None, scope: Scope) -> dict[str, str]:
     settings = {
         "app.current_org": str(scope.org_id) if scope.org_id else "",
         "app.platform": "on" if scope.platform else "off",
@@ -263,6 +284,10 @@ def _scope_statement(role: str | None, scope: Scope) -> tuple[TextClause, dict[s
         settings["role"] = role
     if scope.read_only:
         settings["transaction_read_only"] = "on"
+    return settings
+
+
+def _scope_statement(settings: dict[str, str]) -> tuple[TextClause, dict[str, str]]:
     params: dict[str, str] = {}
     for index, (name, value) in enumerate(settings.items()):
         params[f"n{index}"] = name

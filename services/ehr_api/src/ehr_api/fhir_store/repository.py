@@ -9,12 +9,9 @@ The org session already confines ORM statements to its organisation; the explici
 
 from __future__ import annotations
 
-import json
 import uuid
-from datetime import datetime
-from functools import cache
 
-from sqlalchemy import TextClause, delete, insert, text
+from sqlalchemy import delete, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ehr_api.events.models import EventLog
@@ -29,7 +26,16 @@ from ehr_api.fhir_store.models import (
     FhirSearchToken,
 )
 
-__all__ = ["add_event", "add_version", "get_current", "get_version", "replace_index"]
+__all__ = [
+    "INDEX_COLUMNS",
+    "INDEX_KEYS",
+    "INDEX_TABLES",
+    "add_event",
+    "add_version",
+    "get_current",
+    "get_version",
+    "replace_index",
+]
 
 
 async def get_current(
@@ -78,8 +84,8 @@ _IndexTable = (
     | type[FhirSearchNumber]
     | type[FhirSearchReference]
 )
-#: Per index table: its value columns and their SQL types (the PostgreSQL fast path).
-_COLUMNS: dict[str, tuple[tuple[str, str], ...]] = {
+#: Per index table: its value columns and their SQL types (PostgreSQL's typed recordsets).
+INDEX_COLUMNS: dict[str, tuple[tuple[str, str], ...]] = {
     "tokens": (("param", "text"), ("system", "text"), ("code", "text")),
     "strings": (("param", "text"), ("value", "text"), ("exact", "text")),
     "dates": (("param", "text"), ("low", "timestamptz"), ("high", "timestamptz")),
@@ -97,49 +103,21 @@ _COLUMNS: dict[str, tuple[tuple[str, str], ...]] = {
         ("url", "text"),
     ),
 }
-_TABLES: dict[str, _IndexTable] = {
+#: Per index table: the value columns in its primary key (after the resource's key).
+INDEX_KEYS: dict[str, tuple[str, ...]] = {
+    "tokens": ("param", "system", "code"),
+    "strings": ("param", "exact"),
+    "dates": ("param", "low", "high"),
+    "numbers": ("param", "low", "high", "system", "code"),
+    "references": ("param", "target_type", "target_id", "url"),
+}
+INDEX_TABLES: dict[str, _IndexTable] = {
     "tokens": FhirSearchToken,
     "strings": FhirSearchString,
     "dates": FhirSearchDate,
     "numbers": FhirSearchNumber,
     "references": FhirSearchReference,
 }
-_OWNER = "org_id = CAST(:org AS uuid) AND resource_type = :type AND resource_id = :id"
-
-
-def _pg_delete() -> TextClause:
-    """One statement deleting a resource's rows from all five tables (one round trip)."""
-    names = [model.__tablename__ for model in _TABLES.values()]
-    ctes = ", ".join(
-        f"d{n} AS (DELETE FROM {name} WHERE {_OWNER})" for n, name in enumerate(names[:-1])
-    )
-    return text(f"WITH {ctes} DELETE FROM {names[-1]} WHERE {_OWNER}")
-
-
-def _pg_insert(kinds: tuple[str, ...]) -> TextClause:
-    """One statement inserting the rows of `kinds` from JSON arrays (one round trip)."""
-    parts = []
-    for kind in kinds:
-        columns = _COLUMNS[kind]
-        names = ", ".join(name for name, _ in columns)
-        typed = ", ".join(f"{name} {sql}" for name, sql in columns)
-        parts.append(
-            f"i_{kind} AS (INSERT INTO {_TABLES[kind].__tablename__}"
-            f" (org_id, resource_type, resource_id, {names})"
-            f" SELECT CAST(:org AS uuid), :type, :id, {names}"
-            f" FROM jsonb_to_recordset(CAST(:{kind} AS jsonb)) AS x({typed}))"
-        )
-    return text(f"WITH {', '.join(parts)} SELECT 1")
-
-
-_PG_DELETE = _pg_delete()
-_pg_insert_cached = cache(_pg_insert)
-
-
-def _json_default(value: object) -> str:
-    if isinstance(value, datetime):
-        return value.isoformat()
-    raise TypeError(f"cannot index {type(value).__name__}")
 
 
 async def replace_index(
@@ -155,16 +133,11 @@ async def replace_index(
 
     `fresh` skips the deletes for a resource's first version, which can have no rows
     yet. The writes bypass the session's unit of work (and its foreign-row check), so
-    `org_id` must be the session's; PostgreSQL's row-level security refuses any other.
-    On PostgreSQL the deletes are one statement and the inserts another (each index
-    table would otherwise cost a round trip: 8-10 per update, measured as a fifth of an
-    update's CPU); SQLite, in-process, keeps the plain per-table statements.
+    `org_id` must be the session's. (PostgreSQL writes a version, index included, in one
+    statement instead: `pg_write`.)
     """
-    if db.get_bind().dialect.name == "postgresql":
-        await _replace_index_pg(db, org_id, resource_type, resource_id, rows, fresh=fresh)
-        return
     if not fresh:
-        for model in _TABLES.values():
+        for model in INDEX_TABLES.values():
             await db.execute(
                 delete(model)
                 .where(
@@ -177,38 +150,13 @@ async def replace_index(
     if rows is None:
         return
     key = {"org_id": org_id, "resource_type": resource_type, "resource_id": resource_id}
-    for kind, model in _TABLES.items():
+    for kind, model in INDEX_TABLES.items():
         values = getattr(rows, kind)
         if values:
-            names = [name for name, _ in _COLUMNS[kind]]
+            names = [name for name, _ in INDEX_COLUMNS[kind]]
             await db.execute(
                 insert(model), [{**key, **dict(zip(names, row, strict=True))} for row in values]
             )
-
-
-async def _replace_index_pg(
-    db: AsyncSession,
-    org_id: uuid.UUID,
-    resource_type: str,
-    resource_id: str,
-    rows: IndexRows | None,
-    *,
-    fresh: bool,
-) -> None:
-    key = {"org": str(org_id), "type": resource_type, "id": resource_id}
-    if not fresh:
-        await db.execute(_PG_DELETE, key)
-    if rows is None:
-        return
-    kinds = tuple(kind for kind in _TABLES if getattr(rows, kind))
-    if not kinds:
-        return
-    values: dict[str, str] = {}
-    for kind in kinds:
-        names = [name for name, _ in _COLUMNS[kind]]
-        items = [dict(zip(names, row, strict=True)) for row in getattr(rows, kind)]
-        values[kind] = json.dumps(items, default=_json_default)
-    await db.execute(_pg_insert_cached(kinds), {**key, **values})
 
 
 async def add_event(

@@ -15,11 +15,13 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 from hl7_fhir.fhir import is_r4_type, validate_resource
+from sqlalchemy import inspect
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ehr_api.auth.rbac import Policy
 from ehr_api.db.base import utcnow
+from ehr_api.db.session import CrossTenantError, current_org_id
 from ehr_api.errors import (
     BadRequestError,
     ConflictError,
@@ -29,7 +31,7 @@ from ehr_api.errors import (
     NotFoundError,
     PreconditionFailedError,
 )
-from ehr_api.fhir_store import indexing, repository
+from ehr_api.fhir_store import indexing, pg_write, repository
 from ehr_api.fhir_store import search as search_engine
 from ehr_api.fhir_store.indexing import IndexRows
 from ehr_api.fhir_store.models import FhirResource, FhirResourceHistory
@@ -113,7 +115,14 @@ async def write(
     content: dict[str, Any] | None,
     event_type: str,
 ) -> FhirResource:
-    """Stamp the new version on `row`, then history, index and event in one flush."""
+    """Stamp the new version on `row`, then write it with its history, index and event.
+
+    PostgreSQL: one statement (`pg_write`); `row` is taken out of the session so the unit
+    of work does not write it a second time. Elsewhere: the ORM, flushed once.
+    """
+    if org_id != current_org_id(db):
+        raise CrossTenantError(f"write for org {org_id} in another organisation's session")
+    existed = inspect(row).persistent  # loaded from the table (and locked), not new
     now = utcnow()
     row.last_updated = now
     row.deleted = content is None
@@ -122,7 +131,15 @@ async def write(
         meta.update(versionId=str(row.version_id), lastUpdated=now.isoformat())
         content = {**content, "id": row.id, "meta": meta}
     row.content = content or {"resourceType": row.resource_type, "id": row.id}
+    rows = _index(row.resource_type, content)
     try:
+        if db.get_bind().dialect.name == "postgresql":
+            if existed:
+                db.expunge(row)
+            await pg_write.write_version(
+                db, org_id=org_id, row=row, existed=existed, rows=rows, event_type=event_type
+            )
+            return row
         db.add(row)
         await repository.add_version(db, org_id=org_id, row=row)
         await repository.replace_index(
@@ -130,7 +147,7 @@ async def write(
             org_id=org_id,
             resource_type=row.resource_type,
             resource_id=row.id,
-            rows=_index(row.resource_type, content),
+            rows=rows,
             fresh=row.version_id == 1,
         )
         await repository.add_event(db, org_id=org_id, event_type=event_type, row=row)
