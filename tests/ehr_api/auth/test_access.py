@@ -7,9 +7,10 @@ once the cache entry is older than the TTL. A fake clock makes that deterministi
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 from ehr_api.auth import service as access_admin
@@ -151,3 +152,43 @@ async def test_an_expired_key_is_refused(database: Database, access: Access) -> 
     access.forget_all()
     with pytest.raises(ApiKeyExpiredError):
         await access.authenticate(created.key)
+
+
+async def test_a_verified_token_is_kept_for_the_ttl_and_never_past_its_expiry(
+    database: Database, clock: Clock
+) -> None:
+    await make_org(database)
+    access = Access(
+        database, TokenVerifier(secret=SECRET, leeway=timedelta(0)), ttl=5.0, clock=clock
+    )
+    try:
+        token = issue_token("alice", "org-a", ["clinician"], SECRET)
+        await access.authenticate(token)
+        # The signing secret changes (a key withdrawn): the verified token is kept for the
+        # ttl, then checked again and refused.
+        access.verifier = TokenVerifier(secret="t" * 40, leeway=timedelta(0))
+        assert (await access.authenticate(token)).actor == "alice"
+        clock.now += 5.1
+        with pytest.raises(AuthenticationError, match="signature"):
+            await access.authenticate(token)
+
+        # A cached token still stops at its `exp`, whatever the ttl.
+        access.verifier = TokenVerifier(secret=SECRET, leeway=timedelta(0))
+        expiring = issue_token(
+            "bob",
+            "org-a",
+            [],
+            SECRET,
+            ttl=timedelta(seconds=61),
+            now=utcnow() - timedelta(minutes=1),
+        )
+        await access.authenticate(expiring)
+        await asyncio.sleep(max(0.0, (expiry(expiring) - utcnow()).total_seconds()) + 0.05)
+        with pytest.raises(AuthenticationError, match="expired"):
+            await access.authenticate(expiring)
+    finally:
+        access.close()
+
+
+def expiry(token: str) -> datetime:
+    return TokenVerifier(secret=SECRET).verify(token).expires_at
