@@ -22,11 +22,17 @@ competes for its cores: the CPU line shows how the window's CPU was shared betwe
 client, each server worker, PostgreSQL and other processes (from /proc), so a client-bound,
 starved or unbalanced run is visible as such.
 
+6. with --floor, the same mix on the same data against bench/fhir_floor.py: a raw ASGI app
+   sending the platform's own SQL (tenant prelude with BEGIN, the one-statement write,
+   the same reads and searches) with no FastAPI, SQLAlchemy, auth, validation or audit.
+   "platform / floor" is the share of what Python + asyncpg + PostgreSQL allow here that
+   the platform reaches.
+
 Counted: requests *started* inside the window. Errors are statuses other than the
 operation's success code and the expected 404/410, transport errors, and searches whose
 Bundle does not hold exactly the one resource searched for.
 
-Usage: uv run python bench/fhir_crud.py [--workers 2] [--connections 32] [--client-procs 1]
+Usage: uv run python bench/fhir_crud.py [--workers 2] [--connections 32] [--client-procs 1] [--floor]
            [--duration 20] [--warmup 5] [--quick] [--server postgresql://postgres@127.0.0.1:5432]
            [--mix create=20,read=40,update=15,delete=5,search=20] [--reuse-port]
            [--pool-size 10] [--client aiohttp|httpx] [--py-spy DIR]
@@ -240,17 +246,18 @@ def free_port() -> int:
 
 @contextlib.contextmanager
 def uvicorn_server(
-    env: dict[str, str], port: int, workers: int, *, reuse_port: bool
+    env: dict[str, str], port: int, workers: int, *, reuse_port: bool, serve: str = "--serve"
 ) -> Iterator[list[subprocess.Popen[bytes]]]:
     """`uvicorn --workers N`, or N one-worker uvicorns each on its own SO_REUSEPORT socket.
 
     With `--workers`, the workers share one listening socket and asyncio accepts in batches,
     so a client opening its keep-alive connections at once often lands them all on one
     worker (the CPU line shows the split). SO_REUSEPORT sockets make the kernel spread
-    connections over the processes instead.
+    connections over the processes instead. `serve="--serve-floor"` starts the floor app
+    (bench/fhir_floor.py) that way instead of the platform.
     """
     if reuse_port:
-        command = [sys.executable, __file__, "--serve", str(port)]
+        command = [sys.executable, __file__, serve, str(port)]
         servers = [subprocess.Popen(command, env=env) for _ in range(workers)]
     else:
         command = [sys.executable, "-m", "uvicorn", "ehr_api.app:create_app", "--factory"]
@@ -284,14 +291,16 @@ def serve_reuse_port(port: int) -> None:
     uvicorn.Server(config).run(sockets=[sock])
 
 
-async def wait_ready(base: str, servers: list[subprocess.Popen[bytes]]) -> None:
+async def wait_ready(
+    base: str, servers: list[subprocess.Popen[bytes]], path: str = "/readyz"
+) -> None:
     async with httpx.AsyncClient(base_url=base) as client:
         for _ in range(600):
             for server in servers:
                 if server.poll() is not None:
                     raise SystemExit(f"uvicorn exited with {server.returncode}")
             with contextlib.suppress(httpx.TransportError):
-                if (await client.get("/readyz")).status_code == 200:
+                if (await client.get(path)).status_code == 200:
                     await asyncio.sleep(2.0 if len(servers) > 1 else 0.0)  # the others too
                     return
             await asyncio.sleep(0.1)
@@ -909,11 +918,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         action="store_true",
         help="N one-worker uvicorns on SO_REUSEPORT sockets instead of --workers N",
     )
+    parser.add_argument(
+        "--floor",
+        action="store_true",
+        help="then run the same mix against bench/fhir_floor.py (same SQL, no framework)",
+    )
     parser.add_argument("--serve", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--serve-floor", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--py-spy", type=Path, help="record worker stacks into this directory")
     args = parser.parse_args(argv)
     if args.serve:
         serve_reuse_port(args.serve)
+        return 0
+    if args.serve_floor:
+        sys.path.insert(0, str(Path(__file__).parent))
+        from fhir_floor import serve
+
+        serve(args.serve_floor)
         return 0
     if args.quick:
         args.duration, args.warmup, args.baseline_seconds = 5.0, 2.0, 2.0
@@ -961,7 +982,40 @@ def main(argv: Sequence[str] | None = None) -> int:
                 spy.wait()
             if args.py_spy:
                 summarise_profile(args.py_spy, cpu["server"] / rate * 1e3 if rate else 0.0)
+        if args.floor:
+            floor = run_floor(args, env, name, target, owned, window_args=(delay, load))
+            print(f"          platform / floor = {rate / floor:.3f}" if floor else "")
     return 0
+
+
+def run_floor(
+    args: argparse.Namespace,
+    env: dict[str, str],
+    name: str,
+    target: Target,
+    owned: list[Owned],
+    *,
+    window_args: tuple[float, dict[str, Any]],
+) -> float:
+    """The same mix on the same data against the floor app; its req/s."""
+    delay, load = window_args
+    org = asyncio.run(
+        _admin_execute(
+            args.server, f"SELECT id::text FROM organizations WHERE slug = '{ORG}'", name
+        )
+    )
+    dsn = env["DATABASE_URL"].replace("postgresql+asyncpg://", "postgresql://")
+    floor_env = {**env, "BENCH_FLOOR_DSN": dsn, "BENCH_FLOOR_ORG": org}
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    with uvicorn_server(
+        floor_env, port, args.workers, reuse_port=True, serve="--serve-floor"
+    ) as server:
+        asyncio.run(wait_ready(base, server, path=f"{BASE}/Patient?_id={target.patient}"))
+        floor_target = Target(base, target.token, target.patient, target.client)
+        window = Window.after(delay, args.warmup, args.duration)
+        tally, cpu = measured(server, lambda w: run_load(floor_target, owned, w, **load), window)
+        return report("floor", tally, window.seconds, cpu, None)
 
 
 if __name__ == "__main__":

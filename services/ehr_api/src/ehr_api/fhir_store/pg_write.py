@@ -36,7 +36,7 @@ from ehr_api.fhir_store.indexing import IndexRows
 from ehr_api.fhir_store.models import FhirResource
 from ehr_api.fhir_store.repository import INDEX_COLUMNS, INDEX_KEYS, INDEX_TABLES
 
-__all__ = ["write_version"]
+__all__ = ["version_statement", "write_version"]
 
 #: "fresh": a first version (no old index rows); "replace": a later version; "clear": a
 #: deletion (the index rows go, none come).
@@ -108,20 +108,15 @@ def _json_default(value: object) -> str:
     raise TypeError(f"cannot serialise {type(value).__name__}")
 
 
-async def write_version(
-    db: AsyncSession,
+def version_statement(
     *,
     org_id: uuid.UUID,
     row: FhirResource,
     existed: bool,
     rows: IndexRows | None,
     event_type: str,
-) -> None:
-    """Write `row`'s new version (its attributes already stamped) with one statement.
-
-    `existed`: the current row is in the table (locked by the caller) and is updated;
-    otherwise it is inserted. `rows` None means a deletion: the index rows go.
-    """
+) -> tuple[TextClause, dict[str, Any]]:
+    """The statement writing `row`'s new version, and its parameters (see `write_version`)."""
     if rows is None:
         mode: IndexMode = "clear" if existed else "fresh"
         kinds: tuple[str, ...] = ()
@@ -143,4 +138,24 @@ async def write_version(
         names = [name for name, _ in INDEX_COLUMNS[kind]]
         items = [dict(zip(names, value, strict=True)) for value in getattr(rows, kind)]
         params[kind] = json.dumps(items, default=_json_default)
-    await db.execute(_statement(existed, mode, kinds), params)
+    return _statement(existed, mode, kinds), params
+
+
+async def write_version(
+    db: AsyncSession,
+    *,
+    org_id: uuid.UUID,
+    row: FhirResource,
+    existed: bool,
+    rows: IndexRows | None,
+    event_type: str,
+) -> None:
+    """Write `row`'s new version (its attributes already stamped) with one statement.
+
+    `existed`: the current row is in the table (locked by the caller) and is updated;
+    otherwise it is inserted. `rows` None means a deletion: the index rows go.
+    """
+    statement, params = version_statement(
+        org_id=org_id, row=row, existed=existed, rows=rows, event_type=event_type
+    )
+    await db.execute(statement, params)
