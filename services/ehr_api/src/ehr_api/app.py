@@ -43,6 +43,7 @@ from ehr_api.auth.tokens import TokenVerifier
 from ehr_api.db import Database, RowSecurityError
 from ehr_api.errors import AuthenticationError
 from ehr_api.fhir_store.routes import router as fhir_router
+from ehr_api.gc_tuning import tune_for_serving
 from ehr_api.integrations.orchestrator import Orchestrator
 from ehr_api.integrations.routes import router as integrations_router
 from ehr_api.migrate import current_revision, head_revision
@@ -131,6 +132,8 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.orchestrator = orchestrator
     try:
         await _refuse_bypassed_row_security(database)
+        if settings.gc_tuning:
+            tune_for_serving()
         yield
     finally:
         await audit.aclose()

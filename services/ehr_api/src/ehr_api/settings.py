@@ -26,6 +26,7 @@ Every field has an embedded default that gives a working single-process install
 | port | EHR_PORT | 8000 |
 | log_level | EHR_LOG_LEVEL | INFO |
 | fhir_update_create | EHR_FHIR_UPDATE_CREATE | true (PUT to an unknown id creates it) |
+| gc_tuning | EHR_GC_TUNING | true (freeze the start-up heap, fewer collections: `ehr_api.gc_tuning`) |
 | migrations_dir | EHR_MIGRATIONS_DIR | unset -> `migrations/` of the source checkout |
 """
 
@@ -73,6 +74,7 @@ class Settings:
     port: int = 8000
     log_level: str = "INFO"
     fhir_update_create: bool = True
+    gc_tuning: bool = True
     migrations_dir: Path | None = None
 
     def __post_init__(self) -> None:
@@ -125,6 +127,7 @@ class Settings:
             port=_integer(env, "EHR_PORT", default=8000),
             log_level=(text("EHR_LOG_LEVEL") or "INFO").upper(),
             fhir_update_create=_flag(env, "EHR_FHIR_UPDATE_CREATE", default=True),
+            gc_tuning=_flag(env, "EHR_GC_TUNING", default=True),
             migrations_dir=Path(value) if (value := text("EHR_MIGRATIONS_DIR")) else None,
         )
 
