@@ -431,3 +431,61 @@ async def test_row_security_check_catches_a_bypassing_role(pg_database: Database
     superuser = Database(pg_database.engine, app_role=None)  # the test login is a superuser
     with pytest.raises(RowSecurityError, match="bypasses row-level security"):
         await superuser.check_row_security()
+
+
+# -- Database.org_connection: the Core sibling of org_session ---------------------------
+
+
+async def test_an_org_connection_commits_or_rolls_back_and_needs_a_uuid(
+    database: Database, tenants: Tenants
+) -> None:
+    event = insert(EventLog).values(org_id=tenants.a, event_type="probe", source="t", data={})
+    async with database.org_connection(tenants.a) as connection:
+        await connection.execute(event)
+    with pytest.raises(RuntimeError, match="abandon"):
+        async with database.org_connection(tenants.a) as connection:
+            await connection.execute(event.values(event_type="rolled-back"))
+            raise RuntimeError("abandon")
+    async with database.org_connection(tenants.a, read_only=True) as connection:
+        kinds = (
+            await connection.execute(
+                select(EventLog.event_type).where(EventLog.org_id == tenants.a)
+            )
+        ).scalars()
+        assert sorted(kinds) == ["probe", "report.final"]  # the seeded row, and ours
+    with pytest.raises(TypeError, match="uuid"):
+        async with database.org_connection(str(tenants.a)):  # type: ignore[arg-type]
+            pass
+
+
+@pytest.mark.postgres
+async def test_an_org_connection_keeps_row_security(
+    pg_database: Database, pg_tenants: Tenants
+) -> None:
+    async with pg_database.org_connection(pg_tenants.a) as connection:
+        # Raw SQL that forgets the org filter still sees only A.
+        orgs = (await connection.execute(text("SELECT org_id FROM principals"))).scalars()
+        assert set(orgs) == {pg_tenants.a}
+        user = await connection.scalar(text("SELECT current_user"))
+        assert user == APP_ROLE
+    with pytest.raises(ProgrammingError, match="row-level security"):
+        async with pg_database.org_connection(pg_tenants.a) as connection:
+            await connection.execute(
+                text(
+                    "INSERT INTO event_log (org_id, event_type, source, data)"
+                    " VALUES (:b, 'x', 'raw', '{}')"
+                ),
+                {"b": pg_tenants.b},
+            )
+    with pytest.raises(DBAPIError, match="read-only transaction"):
+        async with pg_database.org_connection(pg_tenants.a, read_only=True) as connection:
+            await connection.execute(text("DELETE FROM principals"))
+    # The pooled connection comes back as the login role with no organisation set.
+    async with pg_database.engine.connect() as connection:
+        row = (
+            await connection.execute(
+                text("SELECT current_user, coalesce(current_setting('app.current_org', true), '')")
+            )
+        ).one()
+        assert row[0] != APP_ROLE
+        assert row[1] == ""

@@ -18,6 +18,8 @@ Routes stay one line of wiring each::
   organisation (a platform administrator's token) gets a 403 here, not a session that
   sees everything.
 - `OrgReadSession`: the same read-only (long reads never hold SQLite's write lock).
+- `OrgReadConnection`: a read-only Core connection with the same walls and no ORM
+  (`Database.org_connection`), for hot read paths whose statements filter by org_id.
 - `PlatformSession`: the same, but seeing every organisation; only for platform routes
   (guarded by a platform permission such as `require("orgs", ...)`).
 """
@@ -30,7 +32,7 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from ehr_api.auth.access import Access
 from ehr_api.auth.principal import Principal
@@ -42,6 +44,7 @@ __all__ = [
     "CurrentOrgId",
     "CurrentPrincipal",
     "KeyringDep",
+    "OrgReadConnection",
     "OrgReadSession",
     "OrgSession",
     "Permission",
@@ -162,9 +165,19 @@ async def _org_read_session(
         yield session
 
 
+async def _org_read_connection(
+    database: Annotated[Database, Depends(get_database)],
+    org_id: Annotated[uuid.UUID, Depends(current_org_id)],
+) -> AsyncIterator[AsyncConnection]:
+    async with database.org_connection(org_id, read_only=True) as connection:
+        yield connection
+
+
 OrgSession = Annotated[
     AsyncSession, Depends(org_session_dependency(current_org_id), scope="function")
 ]
 #: A read-only org session: never waits for (or blocks) writers; flushing in it raises.
 OrgReadSession = Annotated[AsyncSession, Depends(_org_read_session, scope="function")]
 PlatformSession = Annotated[AsyncSession, Depends(_platform_session, scope="function")]
+#: A read-only Core connection (no ORM: statements filter by org_id themselves).
+OrgReadConnection = Annotated[AsyncConnection, Depends(_org_read_connection, scope="function")]

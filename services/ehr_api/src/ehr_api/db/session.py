@@ -54,7 +54,8 @@ from typing import Any
 
 from fastapi import Depends
 from sqlalchemy import TextClause, event, text
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.orm import ORMExecuteState, Session, SessionTransaction, with_loader_criteria
 from starlette.requests import HTTPConnection
 
@@ -177,6 +178,35 @@ class Database:
         async with self._session(scope, begin_with) as session:
             yield session
 
+    @asynccontextmanager
+    async def org_connection(
+        self, org_id: uuid.UUID, *, read_only: bool = False
+    ) -> AsyncIterator[AsyncConnection]:
+        """A Core connection bound to `org_id`, inside one transaction: the light sibling
+        of `org_session` for hot paths that run Core statements only.
+
+        Same walls on PostgreSQL (the row-security settings, sent with BEGIN; READ ONLY
+        when `read_only`), same BEGIN modes on SQLite, commit on normal exit, rollback
+        when the block raises. What it lacks is the ORM: no identity map and no automatic
+        `org_id` criteria, so every statement filters by `org_id` itself (on PostgreSQL
+        row-level security refuses any other organisation's rows regardless). Measured: a
+        FHIR read costs about 0.5 ms less server CPU through it than through an ORM
+        session (docs/performance.md).
+
+        Raises:
+            TypeError: `org_id` is not a UUID.
+        """
+        if not isinstance(org_id, uuid.UUID):
+            raise TypeError(f"org_id must be a uuid.UUID, not {type(org_id).__name__}")
+        scope = Scope(org_id, read_only=read_only)
+        async with self.engine.connect() as connection:
+            if read_only and not self.is_postgresql:
+                await connection.execution_options(**{SQLITE_BEGIN_OPTION: "DEFERRED"})
+            async with connection.begin():
+                if self.is_postgresql:
+                    await connection.run_sync(_send_scope, self.app_role, scope, None)
+                yield connection
+
     async def check_row_security(self) -> None:
         """Fail unless PostgreSQL sessions run as a role that row-level security binds.
 
@@ -263,8 +293,15 @@ def _apply_scope(session: Session, _transaction: SessionTransaction, connection:
     scope = session.info.get(_SCOPE)
     if not isinstance(scope, Scope):
         scope = Scope(None)  # not from Database: no organisation, sees nothing
-    settings = _scope_settings(session.info.get(_ROLE), scope)
-    begin_with = session.info.get(_BEGIN_WITH)
+    _send_scope(connection, session.info.get(_ROLE), scope, session.info.get(_BEGIN_WITH))
+
+
+def _send_scope(
+    connection: Connection, role: str | None, scope: Scope, begin_with: str | None
+) -> None:
+    """Apply `scope`'s settings (and `begin_with`) to the transaction `connection` is
+    beginning: with its BEGIN where possible, else as statements of their own."""
+    settings = _scope_settings(role, scope)
     inlined = set_config_sql(settings)
     if inlined is not None:
         prelude = f"{inlined}; {begin_with}" if begin_with else inlined

@@ -17,7 +17,13 @@ from fastapi import APIRouter, Depends, Header, Request, Response
 from fastapi.responses import JSONResponse
 
 from ehr_api.audit.middleware import annotate
-from ehr_api.deps import CurrentOrgId, CurrentPrincipal, OrgReadSession, OrgSession
+from ehr_api.deps import (
+    CurrentOrgId,
+    CurrentPrincipal,
+    OrgReadConnection,
+    OrgReadSession,
+    OrgSession,
+)
 from ehr_api.fhir_store import elements, operations, service
 from ehr_api.fhir_store.capability import capability_statement
 from ehr_api.fhir_store.http import (
@@ -168,9 +174,16 @@ router.add_api_route("", bundle_route, methods=["POST"], name="bundle")  # batch
 
 @router.get("/{resource_type}/{resource_id}", dependencies=[Depends(allow("read"))])
 async def read(
-    request: Request, resource_type: str, resource_id: str, db: OrgReadSession, org_id: CurrentOrgId
+    request: Request,
+    resource_type: str,
+    resource_id: str,
+    db: OrgReadConnection,
+    org_id: CurrentOrgId,
 ) -> Response:
-    """Read; `_summary` / `_elements` shape the answer as they do a search's entries."""
+    """Read; `_summary` / `_elements` shape the answer as they do a search's entries.
+
+    On a Core connection, not an ORM session: the read is one Core SELECT, and the
+    session's machinery was most of its cost."""
     row = await service.get(db, org_id=org_id, resource_type=resource_type, resource_id=resource_id)
     params = request.query_params
     if "_summary" not in params and "_elements" not in params:

@@ -17,7 +17,7 @@ from urllib.parse import parse_qsl
 from hl7_fhir.fhir import is_r4_type, validate_resource
 from sqlalchemy import inspect
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from ehr_api.auth.rbac import Policy
 from ehr_api.db.base import utcnow
@@ -162,14 +162,15 @@ async def write(
 
 
 async def get(
-    db: AsyncSession,
+    db: AsyncSession | AsyncConnection,
     *,
     org_id: uuid.UUID,
     resource_type: str,
     resource_id: str,
     for_update: bool = False,
 ) -> FhirResource:
-    """The current version (`for_update`: locked until the transaction ends).
+    """The current version (`for_update`: locked until the transaction ends, and `db`
+    must then be the session that writes it; otherwise a Core connection will do).
 
     Raises:
         NotFoundError: unknown type, or no such resource in this organisation.
