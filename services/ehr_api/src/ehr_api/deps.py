@@ -18,8 +18,9 @@ Routes stay one line of wiring each::
   organisation (a platform administrator's token) gets a 403 here, not a session that
   sees everything.
 - `OrgReadSession`: the same read-only (long reads never hold SQLite's write lock).
-- `OrgReadConnection`: a read-only Core connection with the same walls and no ORM
-  (`Database.org_connection`), for hot read paths whose statements filter by org_id.
+- `OrgConnection` / `OrgReadConnection`: a Core connection with the same walls and no
+  ORM (`Database.org_connection`), committed like `OrgSession`, for hot paths whose
+  statements filter by org_id themselves (the FHIR store's interactions).
 - `PlatformSession`: the same, but seeing every organisation; only for platform routes
   (guarded by a platform permission such as `require("orgs", ...)`).
 """
@@ -44,6 +45,7 @@ __all__ = [
     "CurrentOrgId",
     "CurrentPrincipal",
     "KeyringDep",
+    "OrgConnection",
     "OrgReadConnection",
     "OrgReadSession",
     "OrgSession",
@@ -165,6 +167,14 @@ async def _org_read_session(
         yield session
 
 
+async def _org_connection(
+    database: Annotated[Database, Depends(get_database)],
+    org_id: Annotated[uuid.UUID, Depends(current_org_id)],
+) -> AsyncIterator[AsyncConnection]:
+    async with database.org_connection(org_id) as connection:
+        yield connection
+
+
 async def _org_read_connection(
     database: Annotated[Database, Depends(get_database)],
     org_id: Annotated[uuid.UUID, Depends(current_org_id)],
@@ -179,5 +189,8 @@ OrgSession = Annotated[
 #: A read-only org session: never waits for (or blocks) writers; flushing in it raises.
 OrgReadSession = Annotated[AsyncSession, Depends(_org_read_session, scope="function")]
 PlatformSession = Annotated[AsyncSession, Depends(_platform_session, scope="function")]
-#: A read-only Core connection (no ORM: statements filter by org_id themselves).
+#: A Core connection (no ORM: statements filter by org_id themselves), committed before
+#: the response is sent, like `OrgSession`.
+OrgConnection = Annotated[AsyncConnection, Depends(_org_connection, scope="function")]
+#: The same, read-only.
 OrgReadConnection = Annotated[AsyncConnection, Depends(_org_read_connection, scope="function")]

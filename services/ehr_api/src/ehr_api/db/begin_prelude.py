@@ -44,7 +44,13 @@ class PreludeConnection(asyncpg.Connection):  # type: ignore[misc]
         super().__init__(*args, **kwargs)
         self.prelude: str | None = None
 
-    async def execute(self, query: str, *args: Any, timeout: float | None = None) -> str:  # noqa: ASYNC109 (asyncpg signature)
+    # asyncpg's own signature, timeout included.
+    async def execute(
+        self,
+        query: str,
+        *args: Any,
+        timeout: float | None = None,  # noqa: ASYNC109
+    ) -> str:
         prelude = self.prelude
         if prelude is None or args or not query.startswith("BEGIN"):
             return str(await super().execute(query, *args, timeout=timeout))

@@ -109,8 +109,8 @@ class TenantSession(Session):
     """The sync `Session` behind every `AsyncSession` from `Database` (hooks below)."""
 
 
-def current_org_id(session: AsyncSession | Session) -> uuid.UUID:
-    """The organisation an org session is bound to, for Core statements.
+def current_org_id(session: AsyncSession | Session | AsyncConnection) -> uuid.UUID:
+    """The organisation an org session (or org connection) is bound to, for Core statements.
 
     Raises:
         CrossTenantError: the session is a platform session (or not from `Database`).
@@ -202,10 +202,15 @@ class Database:
         async with self.engine.connect() as connection:
             if read_only and not self.is_postgresql:
                 await connection.execution_options(**{SQLITE_BEGIN_OPTION: "DEFERRED"})
-            async with connection.begin():
-                if self.is_postgresql:
-                    await connection.run_sync(_send_scope, self.app_role, scope, None)
-                yield connection
+            # The connection's info outlives this checkout: the scope is removed on the way out.
+            connection.info[_SCOPE] = scope
+            try:
+                async with connection.begin():
+                    if self.is_postgresql:
+                        await connection.run_sync(_send_scope, self.app_role, scope, None)
+                    yield connection
+            finally:
+                connection.info.pop(_SCOPE, None)
 
     async def check_row_security(self) -> None:
         """Fail unless PostgreSQL sessions run as a role that row-level security binds.

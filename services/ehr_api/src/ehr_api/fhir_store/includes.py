@@ -15,9 +15,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Select, select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from ehr_api.errors import BadRequestError
+from ehr_api.fhir_store import repository
 from ehr_api.fhir_store.models import FhirResource, FhirSearchReference
 from ehr_api.fhir_store.search_params import lookup, params_for
 
@@ -82,20 +83,28 @@ def _by_type(rows: Iterable[FhirResource]) -> dict[str, list[str]]:
 
 
 async def _load(
-    db: AsyncSession, *, org_id: uuid.UUID, resource_type: str, ids: list[str] | Select[Any]
+    db: AsyncSession | AsyncConnection,
+    *,
+    org_id: uuid.UUID,
+    resource_type: str,
+    ids: list[str] | Select[Any],
 ) -> list[FhirResource]:
     query = (
-        select(FhirResource)
+        select(*repository.RESOURCE_COLUMNS)
         .where(FhirResource.org_id == org_id, FhirResource.resource_type == resource_type,
                FhirResource.id.in_(ids), FhirResource.deleted.is_(False))
         .order_by(FhirResource.id)
         .limit(MAX_INCLUDED)
     )  # fmt: skip
-    return [*(await db.execute(query)).scalars()]
+    return await repository.load(db, query)
 
 
 async def _forward(
-    db: AsyncSession, *, org_id: uuid.UUID, spec: Include, rows: Sequence[FhirResource]
+    db: AsyncSession | AsyncConnection,
+    *,
+    org_id: uuid.UUID,
+    spec: Include,
+    rows: Sequence[FhirResource],
 ) -> list[FhirResource]:
     ids = _by_type(rows).get(spec.source)
     if not ids or not spec.params:
@@ -119,7 +128,11 @@ async def _forward(
 
 
 async def _reverse(
-    db: AsyncSession, *, org_id: uuid.UUID, spec: Include, rows: Sequence[FhirResource]
+    db: AsyncSession | AsyncConnection,
+    *,
+    org_id: uuid.UUID,
+    spec: Include,
+    rows: Sequence[FhirResource],
 ) -> list[FhirResource]:
     ref = FhirSearchReference
     found: list[FhirResource] = []
@@ -137,7 +150,7 @@ async def _reverse(
 
 
 async def resolve(
-    db: AsyncSession, *, org_id: uuid.UUID, matches: Sequence[FhirResource],
+    db: AsyncSession | AsyncConnection, *, org_id: uuid.UUID, matches: Sequence[FhirResource],
     specs: Sequence[Include],
 ) -> list[FhirResource]:  # fmt: skip
     """The resources `specs` reach from `matches`, deduplicated, matches left out.

@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from hl7_fhir.fhir import validate_resource
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from ehr_api.errors import InvalidError
 from ehr_api.fhir_store import repository, service
@@ -58,7 +58,7 @@ def validation_issues(
 
 
 async def patch(
-    db: AsyncSession,
+    db: AsyncSession | AsyncConnection,
     *,
     org_id: uuid.UUID,
     resource_type: str,
@@ -92,12 +92,12 @@ async def patch(
     service.validate_body(resource_type, result)
     row.version_id += 1
     return await service.write(
-        db, org_id=org_id, row=row, content=result, event_type="fhir.updated"
+        db, org_id=org_id, row=row, content=result, event_type="fhir.updated", existed=True
     )
 
 
 async def conditional_update(
-    db: AsyncSession,
+    db: AsyncSession | AsyncConnection,
     *,
     org_id: uuid.UUID,
     resource_type: str,

@@ -30,7 +30,7 @@ from functools import cache
 from typing import Any, Literal
 
 from sqlalchemy import TextClause, text
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from ehr_api.fhir_store.indexing import IndexRows
 from ehr_api.fhir_store.models import FhirResource
@@ -142,7 +142,7 @@ def version_statement(
 
 
 async def write_version(
-    db: AsyncSession,
+    db: AsyncSession | AsyncConnection,
     *,
     org_id: uuid.UUID,
     row: FhirResource,

@@ -20,9 +20,9 @@ from ehr_api.audit.middleware import annotate
 from ehr_api.deps import (
     CurrentOrgId,
     CurrentPrincipal,
+    OrgConnection,
     OrgReadConnection,
     OrgReadSession,
-    OrgSession,
 )
 from ehr_api.fhir_store import elements, operations, service
 from ehr_api.fhir_store.capability import capability_statement
@@ -67,7 +67,7 @@ async def create(
     request: Request,
     resource_type: str,
     body: Body,
-    db: OrgSession,
+    db: OrgConnection,
     org_id: CurrentOrgId,
     prefer: Annotated[str | None, Header()] = None,
     if_none_exist: Annotated[str | None, Header()] = None,
@@ -89,7 +89,7 @@ def _strict(request: Request) -> bool:
 
 
 async def _search(
-    request: Request, resource_type: str, db: OrgReadSession, org_id: CurrentOrgId,
+    request: Request, resource_type: str, db: OrgReadConnection, org_id: CurrentOrgId,
     query: list[tuple[str, str]],
 ) -> JSONResponse:  # fmt: skip
     """The searchset Bundle: matches (shaped by _summary/_elements), includes, links."""
@@ -145,7 +145,7 @@ async def _search(
 
 @router.get("/{resource_type}", dependencies=[Depends(allow("search-type"))])
 async def search(
-    request: Request, resource_type: str, db: OrgReadSession, org_id: CurrentOrgId
+    request: Request, resource_type: str, db: OrgReadConnection, org_id: CurrentOrgId
 ) -> JSONResponse:
     query = list(request.query_params.multi_items())
     return await _search(request, resource_type, db, org_id, query)
@@ -153,7 +153,7 @@ async def search(
 
 @router.post("/{resource_type}/_search", dependencies=[Depends(allow("search-type"))])
 async def search_post(
-    request: Request, resource_type: str, db: OrgReadSession, org_id: CurrentOrgId
+    request: Request, resource_type: str, db: OrgReadConnection, org_id: CurrentOrgId
 ) -> JSONResponse:
     """Search with form-encoded parameters (URL parameters count too); same as GET."""
     kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
@@ -223,7 +223,7 @@ async def update(
     resource_type: str,
     resource_id: str,
     body: Body,
-    db: OrgSession,
+    db: OrgConnection,
     org_id: CurrentOrgId,
     prefer: Annotated[str | None, Header()] = None,
     if_match_header: Annotated[str | None, Header(alias="If-Match")] = None,
@@ -242,7 +242,7 @@ async def update(
 
 @router.delete("/{resource_type}/{resource_id}", dependencies=[Depends(allow("delete"))])
 async def delete(
-    request: Request, resource_type: str, resource_id: str, db: OrgSession, org_id: CurrentOrgId
+    request: Request, resource_type: str, resource_id: str, db: OrgConnection, org_id: CurrentOrgId
 ) -> JSONResponse:
     row = await service.delete(
         db, org_id=org_id, resource_type=resource_type, resource_id=resource_id
@@ -259,7 +259,7 @@ async def conditional_update(
     request: Request,
     resource_type: str,
     body: Body,
-    db: OrgSession,
+    db: OrgConnection,
     org_id: CurrentOrgId,
     prefer: Annotated[str | None, Header()] = None,
     if_match_header: Annotated[str | None, Header(alias="If-Match")] = None,

@@ -13,7 +13,7 @@ from fastapi import APIRouter, Depends, Header, Request, Response
 from fastapi.responses import JSONResponse
 
 from ehr_api.audit.middleware import annotate
-from ehr_api.deps import CurrentOrgId, OrgReadSession, OrgSession
+from ehr_api.deps import CurrentOrgId, OrgConnection, OrgReadSession
 from ehr_api.errors import UnsupportedMediaTypeError
 from ehr_api.fhir_store import history, operations, service
 from ehr_api.fhir_store.http import allow, base_url, if_match, read_json, respond
@@ -108,7 +108,7 @@ async def patch(
     request: Request,
     resource_type: str,
     resource_id: str,
-    db: OrgSession,
+    db: OrgConnection,
     org_id: CurrentOrgId,
     content_type: Annotated[str | None, Header()] = None,
     prefer: Annotated[str | None, Header()] = None,

@@ -25,12 +25,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import Select, false, func, not_, or_, select, true
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.orm import aliased
 from sqlalchemy.sql.elements import UnaryExpression
 
 from ehr_api.errors import BadRequestError
-from ehr_api.fhir_store import elements, includes
+from ehr_api.fhir_store import elements, includes, repository
 from ehr_api.fhir_store.models import FhirResource, FhirSearchReference
 from ehr_api.fhir_store.paging import decode_cursor, encode_cursor
 from ehr_api.fhir_store.search_params import COMMON, SearchParam, lookup
@@ -278,7 +278,7 @@ def _digest(applied: Sequence[tuple[str, str]]) -> str:
 
 
 async def run(
-    db: AsyncSession,
+    db: AsyncSession | AsyncConnection,
     *,
     org_id: uuid.UUID,
     resource_type: str,
@@ -328,8 +328,8 @@ async def run(
     rows: list[FhirResource] = []
     if count:
         order = options.order or [FhirResource.last_updated.asc(), FhirResource.id.asc()]
-        page = select(FhirResource).where(*where).order_by(*order)
-        rows = [*(await db.execute(page.offset(offset).limit(count + 1))).scalars()]
+        page = select(*repository.RESOURCE_COLUMNS).where(*where).order_by(*order)
+        rows = await repository.load(db, page.offset(offset).limit(count + 1))
     more, rows = len(rows) > count, rows[:count]
     # A first page that holds the whole result is its own total: no COUNT.
     counted = not count or (options.total != "none" and (offset > 0 or more))

@@ -15,7 +15,6 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 from hl7_fhir.fhir import is_r4_type, validate_resource
-from sqlalchemy import inspect
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
@@ -108,21 +107,22 @@ def _index(resource_type: str, content: Mapping[str, Any] | None) -> IndexRows |
 
 
 async def write(
-    db: AsyncSession,
+    db: AsyncSession | AsyncConnection,
     *,
     org_id: uuid.UUID,
     row: FhirResource,
     content: dict[str, Any] | None,
     event_type: str,
+    existed: bool,
 ) -> FhirResource:
     """Stamp the new version on `row`, then write it with its history, index and event.
 
-    PostgreSQL: one statement (`pg_write`); `row` is taken out of the session so the unit
-    of work does not write it a second time. Elsewhere: the ORM, flushed once.
+    `existed`: the row was read (locked) from the table, so it is updated, not inserted.
+    Core statements on a session or a Core connection alike: one statement on PostgreSQL
+    (`pg_write`), a few elsewhere (`repository.write_version`).
     """
     if org_id != current_org_id(db):
         raise CrossTenantError(f"write for org {org_id} in another organisation's session")
-    existed = inspect(row).persistent  # loaded from the table (and locked), not new
     now = utcnow()
     row.last_updated = now
     row.deleted = content is None
@@ -132,26 +132,10 @@ async def write(
         content = {**content, "id": row.id, "meta": meta}
     row.content = content or {"resourceType": row.resource_type, "id": row.id}
     rows = _index(row.resource_type, content)
+    dialect = db.dialect if isinstance(db, AsyncConnection) else db.get_bind().dialect
+    writer = pg_write.write_version if dialect.name == "postgresql" else repository.write_version
     try:
-        if db.get_bind().dialect.name == "postgresql":
-            if existed:
-                db.expunge(row)
-            await pg_write.write_version(
-                db, org_id=org_id, row=row, existed=existed, rows=rows, event_type=event_type
-            )
-            return row
-        db.add(row)
-        await repository.add_version(db, org_id=org_id, row=row)
-        await repository.replace_index(
-            db,
-            org_id=org_id,
-            resource_type=row.resource_type,
-            resource_id=row.id,
-            rows=rows,
-            fresh=row.version_id == 1,
-        )
-        await repository.add_event(db, org_id=org_id, event_type=event_type, row=row)
-        await db.flush()
+        await writer(db, org_id=org_id, row=row, existed=existed, rows=rows, event_type=event_type)
     except IntegrityError as exc:
         # Another transaction wrote this resource (or created this id) first.
         raise ConflictError(
@@ -213,7 +197,7 @@ async def get_version(
 
 
 async def create(
-    db: AsyncSession,
+    db: AsyncSession | AsyncConnection,
     *,
     org_id: uuid.UUID,
     resource_type: str,
@@ -249,12 +233,12 @@ async def create(
         org_id=org_id, resource_type=resource_type, id=str(uuid.uuid4()), version_id=1
     )
     return await write(
-        db, org_id=org_id, row=row, content=dict(body), event_type="fhir.created"
+        db, org_id=org_id, row=row, content=dict(body), event_type="fhir.created", existed=False
     ), True
 
 
 async def update(
-    db: AsyncSession,
+    db: AsyncSession | AsyncConnection,
     *,
     org_id: uuid.UUID,
     resource_type: str,
@@ -292,18 +276,19 @@ async def update(
             f"{resource_type}/{resource_id} does not exist and this server does not create"
             " resources with client-chosen ids: POST to create it"
         )
+    existed = row is not None
     if row is None:
         row = FhirResource(org_id=org_id, resource_type=resource_type, id=resource_id, version_id=1)
     else:
         row.version_id += 1
     event = "fhir.updated" if current is not None else "fhir.created"
     return await write(
-        db, org_id=org_id, row=row, content=dict(body), event_type=event
+        db, org_id=org_id, row=row, content=dict(body), event_type=event, existed=existed
     ), current is None
 
 
 async def delete(
-    db: AsyncSession, *, org_id: uuid.UUID, resource_type: str, resource_id: str
+    db: AsyncSession | AsyncConnection, *, org_id: uuid.UUID, resource_type: str, resource_id: str
 ) -> FhirResource | None:
     """Write a tombstone version; None when there was nothing live to delete (idempotent)."""
     check_type(resource_type)
@@ -313,11 +298,13 @@ async def delete(
     if row is None or row.deleted:
         return None
     row.version_id += 1
-    return await write(db, org_id=org_id, row=row, content=None, event_type="fhir.deleted")
+    return await write(
+        db, org_id=org_id, row=row, content=None, event_type="fhir.deleted", existed=True
+    )
 
 
 async def search(
-    db: AsyncSession,
+    db: AsyncSession | AsyncConnection,
     *,
     org_id: uuid.UUID,
     resource_type: str,
