@@ -489,3 +489,28 @@ async def test_an_org_connection_keeps_row_security(
         ).one()
         assert row[0] != APP_ROLE
         assert row[1] == ""
+
+
+async def test_a_fhir_write_for_another_organisation_is_refused_on_a_connection(
+    database: Database, tenants: Tenants
+) -> None:
+    # The FHIR store writes with Core statements (no flush to check): the write itself
+    # refuses an organisation other than the connection's.
+    from ehr_api.fhir_store import service
+
+    row = FhirResource(org_id=tenants.b, resource_type="Patient", id="x", version_id=1)
+    async with database.org_connection(tenants.a) as connection:
+        with pytest.raises(CrossTenantError):
+            await service.write(
+                connection,
+                org_id=tenants.b,
+                row=row,
+                content={"resourceType": "Patient"},
+                event_type="fhir.created",
+                existed=False,
+            )
+    async with database.platform_session(read_only=True) as session:
+        count = await session.scalar(
+            select(func.count()).select_from(FhirResource).where(FhirResource.id == "x")
+        )
+    assert count == 0
