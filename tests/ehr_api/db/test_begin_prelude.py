@@ -11,7 +11,7 @@ import uuid
 from collections.abc import AsyncIterator
 
 import pytest
-from ehr_api.db import Database, create_engine
+from ehr_api.db import Database, create_engine, driver_sql
 from ehr_api.db.begin_prelude import PreludeConnection, set_config_sql
 from ehr_api.migrate import upgrade_to_head
 from sqlalchemy import text
@@ -95,3 +95,26 @@ def test_only_values_that_can_be_inlined_are() -> None:
     assert set_config_sql({"role": "o'brien"}) == "SELECT set_config('role', 'o''brien', true)"
     assert set_config_sql({"role": "back\\slash"}) is None
     assert set_config_sql({"role": "nul\x00"}) is None
+
+
+async def test_driver_statements_run_inside_the_scoped_transaction(
+    one_connection: Database,
+) -> None:
+    # driver_sql sends fixed statements straight to asyncpg: they must see the tenant
+    # settings (the transaction was begun with its prelude) and fail like Core execute.
+    org = uuid.uuid4()
+    probe = text(
+        "SELECT current_user, current_setting('app.current_org', true),"
+        " current_setting('transaction_read_only')"
+    )
+    async with one_connection.org_connection(org, read_only=True) as connection:
+        assert await driver_sql._raw(connection) is not None  # the driver path is taken
+        (row,) = await driver_sql.fetch(connection, probe, {})
+    assert tuple(row) == (APP_ROLE, str(org), "on")
+    failing = text("SELECT 1 FROM (VALUES (1)) AS v(x) WHERE x = 1 / :zero")
+    with pytest.raises(DBAPIError, match="division by zero"):
+        async with one_connection.org_connection(org) as connection:
+            await driver_sql.execute(connection, failing, {"zero": 0})
+    async with one_connection.org_connection(org) as connection:  # the connection still works
+        (row,) = await driver_sql.fetch(connection, probe, {})
+    assert tuple(row) == (APP_ROLE, str(org), "off")

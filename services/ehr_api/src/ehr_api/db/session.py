@@ -61,6 +61,7 @@ from starlette.requests import HTTPConnection
 
 from ehr_api.db.base import TenantScoped
 from ehr_api.db.begin_prelude import defer_to_begin, set_config_sql
+from ehr_api.db.driver_sql import begin_now
 from ehr_api.db.engine import SQLITE_BEGIN_OPTION, engine_from_settings
 from ehr_api.settings import Settings
 
@@ -208,6 +209,7 @@ class Database:
                 async with connection.begin():
                     if self.is_postgresql:
                         await connection.run_sync(_send_scope, self.app_role, scope, None)
+                        await begin_now(connection)  # so driver_sql statements run inside
                     yield connection
             finally:
                 connection.info.pop(_SCOPE, None)

@@ -32,6 +32,7 @@ from typing import Any, Literal
 from sqlalchemy import TextClause, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
+from ehr_api.db import driver_sql
 from ehr_api.fhir_store.indexing import IndexRows
 from ehr_api.fhir_store.models import FhirResource
 from ehr_api.fhir_store.repository import INDEX_COLUMNS, INDEX_KEYS, INDEX_TABLES
@@ -158,4 +159,4 @@ async def write_version(
     statement, params = version_statement(
         org_id=org_id, row=row, existed=existed, rows=rows, event_type=event_type
     )
-    await db.execute(statement, params)
+    await driver_sql.execute(db, statement, params)  # straight to asyncpg on a connection
