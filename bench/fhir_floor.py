@@ -32,13 +32,11 @@ from urllib.parse import parse_qsl
 import asyncpg
 from ehr_api.db.base import utcnow
 from ehr_api.db.begin_prelude import set_config_sql
+from ehr_api.db.driver_sql import compiled
 from ehr_api.fhir_store.indexing import index
 from ehr_api.fhir_store.models import FhirResource
 from ehr_api.fhir_store.pg_write import version_statement
-from sqlalchemy.dialects.postgresql.asyncpg import PGDialect_asyncpg
-from sqlalchemy.sql.elements import TextClause
 
-_DIALECT = PGDialect_asyncpg()
 _READ = (
     "SELECT content::text FROM fhir_resources"
     " WHERE org_id = $1 AND resource_type = $2 AND id = $3 AND NOT deleted"
@@ -54,17 +52,6 @@ _BY_IDENTIFIER = (
     " AND t.param = 'identifier' AND t.system = $3 AND t.code = $4 LIMIT 51"
 )
 _BY_ID = _READ + " LIMIT 51"
-_compiled: dict[int, tuple[str, list[str]]] = {}
-
-
-def _asyncpg_form(statement: TextClause, params: dict[str, Any]) -> tuple[str, list[Any]]:
-    """`statement` with $n placeholders and its arguments in order (compiled once)."""
-    found = _compiled.get(id(statement))
-    if found is None:
-        compiled = statement.compile(dialect=_DIALECT)
-        found = _compiled[id(statement)] = (compiled.string, list(compiled.positiontup or []))
-    sql, names = found
-    return sql, [params[name] for name in names]
 
 
 class Floor:
@@ -195,8 +182,8 @@ class Floor:
             rows=None if content is None else index(kind, content),
             event_type=event,
         )
-        sql, values = _asyncpg_form(statement, params)
-        await connection.execute(sql, *values)
+        sql, names = compiled(statement)
+        await connection.execute(sql, *(params[name] for name in names))
         return row
 
     async def _search(

@@ -28,7 +28,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.sql import Executable
 
-__all__ = ["begin_now", "execute", "fetch"]
+__all__ = ["begin_now", "compiled", "execute", "fetch"]
 
 _DIALECT = PGDialect_asyncpg()
 #: id(statement) -> (statement, SQL, parameter names); the statement is kept so that its
@@ -52,7 +52,7 @@ async def fetch(
     raw = await _raw(db)
     if raw is None:
         return (await db.execute(statement, params)).all()
-    sql, names = _compiled(statement)
+    sql, names = compiled(statement)
     try:
         rows: Sequence[Any] = await raw.driver_connection.fetch(
             sql, *(params[name] for name in names)
@@ -70,7 +70,7 @@ async def execute(
     if raw is None:
         await db.execute(statement, params)
         return
-    sql, names = _compiled(statement)
+    sql, names = compiled(statement)
     try:
         await raw.driver_connection.execute(sql, *(params[name] for name in names))
     except Exception as error:
@@ -97,10 +97,11 @@ def _translated(raw: Any, sql: str, params: Mapping[str, Any], error: Exception)
     return error
 
 
-def _compiled(statement: Executable) -> tuple[str, tuple[str, ...]]:
+def compiled(statement: Executable) -> tuple[str, tuple[str, ...]]:
+    """`statement` in asyncpg's `$n` form and its parameter names in order (cached)."""
     found = _COMPILED.get(id(statement))
     if found is None:
-        compiled = statement.compile(dialect=_DIALECT)
-        names = tuple(compiled.positiontup or ())
-        found = _COMPILED[id(statement)] = (statement, compiled.string, names)
+        form = statement.compile(dialect=_DIALECT)
+        names = tuple(form.positiontup or ())
+        found = _COMPILED[id(statement)] = (statement, form.string, names)
     return found[1], found[2]

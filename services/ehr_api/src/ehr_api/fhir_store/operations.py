@@ -1,7 +1,7 @@
 """Writes and checks beyond plain CRUD: JSON Patch, conditional update, `$validate`.
 
 Same rules as `service`: every change goes through `service.write` (version, history,
-index, event in one flush) and every lookup is confined to the caller's organisation.
+index, event in one transaction) and every lookup is confined to the caller's organisation.
 """
 
 from __future__ import annotations

@@ -17,8 +17,8 @@ collide with it on the primary key. Instead each table gets an insert of the new
 `ON CONFLICT DO NOTHING` (rows that stay are left alone) and a delete of the old rows
 whose key is not among the new ones. The end state is the same: exactly the new rows.
 
-Row-level security applies to every sub-statement (the session's organisation), and the
-caller passes the session's `org_id` (`service.write` checks it).
+Row-level security applies to every sub-statement (the transaction's organisation), and
+the caller passes that organisation's `org_id` (`service.write` checks it).
 """
 
 from __future__ import annotations

@@ -3,13 +3,15 @@
 Search lives in `search` / `includes`, history in `history`, `$everything` in
 `everything`: each builds its own queries on the same tables.
 
-The org session already confines ORM statements to its organisation; the explicit
-`org_id` predicates say so in the SQL too (and keep the primary-key lookups exact).
+Core statements, on an org session or an org connection (`Database.org_connection`)
+alike: every one carries its `org_id` predicate (a connection has no ORM criteria to add
+it), and on PostgreSQL row-level security refuses any other organisation's rows.
 """
 
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from typing import Any, cast
 
 from sqlalchemy import Select, Table, bindparam, delete, insert, select, update
@@ -61,7 +63,28 @@ async def get_current(
     rows = await driver_sql.fetch(db, _LOCKED if for_update else _CURRENT, key)
     if not rows:
         return None
-    version_id, last_updated, deleted, content = rows[0]
+    return _detached(org_id, resource_type, resource_id, *rows[0])
+
+
+async def load(db: AsyncSession | AsyncConnection, query: Select[Any]) -> list[FhirResource]:
+    """The rows of `query` (a select of `RESOURCE_COLUMNS`) as detached FhirResources.
+
+    Core rows, not ORM loading, so a session and a Core connection give the same; the
+    objects are for reading (a write re-reads its row locked, `get_current(for_update)`).
+    """
+    return [_detached(*row) for row in await db.execute(query)]
+
+
+def _detached(
+    org_id: uuid.UUID,
+    resource_type: str,
+    resource_id: str,
+    version_id: int,
+    last_updated: datetime,
+    deleted: bool,
+    content: dict[str, Any],
+) -> FhirResource:
+    """A FhirResource outside any session, from a row's values in `RESOURCE_COLUMNS` order."""
     return FhirResource(
         org_id=org_id,
         resource_type=resource_type,
@@ -71,28 +94,6 @@ async def get_current(
         deleted=deleted,
         content=content,
     )
-
-
-async def load(db: AsyncSession | AsyncConnection, query: Select[Any]) -> list[FhirResource]:
-    """The rows of `query` (a select of `RESOURCE_COLUMNS`) as detached FhirResources.
-
-    Core rows, not ORM loading, so a session and a Core connection give the same; the
-    objects are for reading (writes lock and load the row through the session).
-    """
-    return [
-        FhirResource(
-            org_id=org_id,
-            resource_type=resource_type,
-            id=resource_id,
-            version_id=version_id,
-            last_updated=last_updated,
-            deleted=deleted,
-            content=content,
-        )
-        for org_id, resource_type, resource_id, version_id, last_updated, deleted, content in (
-            await db.execute(query)
-        )
-    ]
 
 
 async def get_version(

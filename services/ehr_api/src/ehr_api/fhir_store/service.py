@@ -2,7 +2,8 @@
 
 No HTTP here: routes translate headers into keywords and results into responses. Every
 change writes the current row, a history version, the search index and an event_log row
-through the one session, so they commit (or roll back) together.
+in the caller's one transaction (an org connection, or an org session in bundles), so
+they commit (or roll back) together.
 """
 
 from __future__ import annotations
@@ -153,8 +154,7 @@ async def get(
     resource_id: str,
     for_update: bool = False,
 ) -> FhirResource:
-    """The current version (`for_update`: locked until the transaction ends, and `db`
-    must then be the session that writes it; otherwise a Core connection will do).
+    """The current version (`for_update`: locked until the transaction ends).
 
     Raises:
         NotFoundError: unknown type, or no such resource in this organisation.
