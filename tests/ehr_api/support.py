@@ -134,10 +134,20 @@ class RouteInfo:
 
 
 def api_routes(app: FastAPI) -> list[RouteInfo]:
-    """Every method of every route of `app` under /api and /fhir, from `app.routes`."""
-    from ehr_api.deps import Permission
+    """Every method of every route of `app` under /api and /fhir, from `app.routes`.
 
-    found: list[RouteInfo] = []
+    The FHIR API is one route of the app with its own table (`FhirEndpoints`): its
+    routes come from there, without a static permission (the type in the path decides).
+    """
+    from ehr_api.deps import Permission
+    from ehr_api.fhir_store.dispatch import FhirEndpoints
+
+    found: list[RouteInfo] = [
+        RouteInfo(fhir.method, fhir.audit_template, None, None)
+        for route in app.routes
+        if isinstance(route, FhirEndpoints)
+        for fhir in route.router.routes
+    ]
     for context in iter_route_contexts(app.routes):
         if not isinstance(context.original_route, APIRoute):
             continue

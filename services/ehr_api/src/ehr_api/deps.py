@@ -51,10 +51,12 @@ __all__ = [
     "OrgSession",
     "Permission",
     "PlatformSession",
+    "authenticate_request",
     "current_org_id",
     "current_principal",
     "get_access",
     "get_keyring",
+    "organisation_of",
     "require",
 ]
 
@@ -90,17 +92,29 @@ async def current_principal(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
-    """The authenticated caller.
+    """The authenticated caller (the `_bearer` dependency documents the scheme in OpenAPI).
 
     Raises:
         AuthenticationError: no bearer credential, or one that does not verify (401).
         ForbiddenError: the credential's organisation is suspended (403).
     """
-    if credentials is None:
+    return await _authenticated(request, credentials.credentials if credentials else None)
+
+
+async def authenticate_request(request: Request) -> Principal:
+    """`current_principal` without FastAPI: the caller behind `Authorization: Bearer ...`
+    (what the FHIR router calls; same errors, same `request.state` for the audit row)."""
+    scheme, _, credential = (request.headers.get("authorization") or "").partition(" ")
+    bearer = credential.strip() if scheme.lower() == "bearer" else ""
+    return await _authenticated(request, bearer or None)
+
+
+async def _authenticated(request: Request, credential: str | None) -> Principal:
+    if credential is None:
         request.state.auth_failure = "missing_credentials"
         raise AuthenticationError("authentication required: send 'Authorization: Bearer ...'")
     try:
-        principal = await get_access(request).authenticate(credentials.credentials)
+        principal = await get_access(request).authenticate(credential)
     except (AuthenticationError, ForbiddenError) as exc:
         request.state.auth_failure = getattr(exc, "code", type(exc).__name__)
         raise
@@ -112,7 +126,12 @@ CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
 
 
 async def current_org_id(principal: CurrentPrincipal) -> uuid.UUID:
-    """The caller's organisation, for organisation-scoped routes (async: no thread hop).
+    """The caller's organisation, for organisation-scoped routes (async: no thread hop)."""
+    return organisation_of(principal)
+
+
+def organisation_of(principal: Principal) -> uuid.UUID:
+    """The principal's organisation.
 
     Raises:
         ForbiddenError: the credential names no organisation.

@@ -183,6 +183,9 @@ class AuditMiddleware:
         route = scope.get("route")
         if route is None:
             return None
+        fixed: str | None = getattr(route, "audit_template", None)  # the FHIR router's
+        if fixed is not None:
+            return fixed
         template = self._templates.get(id(route))
         if template is None:
             # Routes added after the last look (or first use): map them all again.

@@ -1,62 +1,32 @@
-"""HTTP helpers shared by the FHIR route modules: content negotiation, permission checks,
-body parsing, and the one way a stored version becomes a response (ETag, Last-Modified,
-Location, `Prefer: return=`).
+"""HTTP helpers shared by the FHIR route modules: body parsing, headers, and the one way a
+stored version becomes a response (ETag, Last-Modified, Location, `Prefer: return=`).
 """
 
 from __future__ import annotations
 
 import json
 import re
-from collections.abc import Awaitable, Callable
 from email.utils import format_datetime
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import Depends, Header, Request, Response
-from fastapi.responses import JSONResponse
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
 
 from ehr_api.audit.middleware import annotate
-from ehr_api.auth.principal import Principal
-from ehr_api.auth.rbac import fhir_action, fhir_object
-from ehr_api.deps import CurrentPrincipal, get_access
-from ehr_api.errors import NotAcceptableError, NotFoundError
 from ehr_api.fhir_store import service
 from ehr_api.fhir_store.models import FhirResource, FhirResourceHistory
 from ehr_api.problems import FHIR_JSON
 
 __all__ = [
-    "Body",
-    "allow",
     "base_url",
     "if_match",
-    "json_only",
     "outcome",
     "read_json",
+    "read_resource",
     "respond",
     "return_preference",
     "update_creates",
 ]
-
-
-async def json_only(accept: Annotated[str | None, Header()] = None) -> None:
-    """406 when the Accept header names formats but none we can produce (JSON only)."""
-    if not accept:
-        return
-    kinds = [part.split(";")[0].strip().lower() for part in accept.split(",")]
-    if not any(kind in ("*/*", "application/*") or "json" in kind for kind in kinds):
-        raise NotAcceptableError(f"only application/fhir+json is supported, not {accept!r}")
-
-
-def allow(interaction: str) -> Callable[..., Awaitable[Principal]]:
-    """Dependency: 404 for an unsupported type, 403 without the permission."""
-    act = fhir_action(interaction)
-
-    async def check(request: Request, resource_type: str, principal: CurrentPrincipal) -> Principal:
-        if resource_type not in service.supported_types():
-            raise NotFoundError(f"resource type {resource_type!r} is not supported")
-        await get_access(request).authorize(principal, fhir_object(resource_type), act)
-        return principal
-
-    return check
 
 
 async def read_json(request: Request) -> Any:
@@ -67,14 +37,12 @@ async def read_json(request: Request) -> Any:
         raise service.BadRequestError(f"the body is not JSON: {exc}") from exc
 
 
-async def _body(request: Request) -> dict[str, Any]:
+async def read_resource(request: Request) -> dict[str, Any]:
+    """The request body as a JSON object (400 for anything else: it must be a resource)."""
     body = await read_json(request)
     if not isinstance(body, dict):
         raise service.BadRequestError("the body must be a JSON object (a FHIR resource)")
     return body
-
-
-Body = Annotated[dict[str, Any], Depends(_body)]
 
 
 def update_creates(request: Request) -> bool:
@@ -122,10 +90,8 @@ def respond(
         "Last-Modified": format_datetime(row.last_updated, usegmt=True),
     }
     if location:
-        headers["Location"] = str(
-            request.url_for("vread", resource_type=row.resource_type, resource_id=row.id,
-                            version=str(row.version_id))
-        )  # fmt: skip
+        version = f"{row.resource_type}/{row.id}/_history/{row.version_id}"
+        headers["Location"] = f"{base_url(request)}/{version}"
     wanted = return_preference(prefer)
     if wanted == "minimal":
         return Response(status_code=status, headers=headers)

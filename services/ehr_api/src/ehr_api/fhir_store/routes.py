@@ -1,85 +1,79 @@
 """FHIR R4 REST routes at /fhir/R4: thin translations between HTTP and `service`.
 
-The resource type is a path parameter, so the permission cannot be fixed at declaration
-time: `allow(interaction)` checks `fhir_object(type)` + `fhir_action(interaction)` once
-the type is known (an unknown type is a 404 before any permission is asked). Every route
-tells the audit middleware which resource ids it returned. Shared helpers live in `http`;
-history, `$validate` and PATCH in `routes_ops` (included ahead of the read route).
+Declared on a `FhirRouter` (see `dispatch`: FHIR's own URL table, no FastAPI dependency
+solving). Each handler checks what it needs in order through `FhirCall`: `allow(interaction)`
+authenticates, 404s an unknown type and checks `fhir_object(type)` + `fhir_action(interaction)`.
+Every route tells the audit middleware which resource ids it returned. Shared helpers live
+in `http`; history, `$validate` and PATCH in `routes_ops`; AuditEvent in `routes_audit`;
+`$everything` in `routes_everything`; batch/transaction in `routes_bundle`.
 """
 
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any
+import uuid
+from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
-from fastapi import APIRouter, Depends, Header, Request, Response
-from fastapi.responses import JSONResponse
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
 
 from ehr_api.audit.middleware import annotate
-from ehr_api.deps import (
-    CurrentOrgId,
-    CurrentPrincipal,
-    OrgConnection,
-    OrgReadConnection,
-    OrgReadSession,
-)
 from ehr_api.fhir_store import elements, operations, service
 from ehr_api.fhir_store.capability import capability_statement
+from ehr_api.fhir_store.dispatch import FhirCall, FhirEndpoints, FhirRouter
 from ehr_api.fhir_store.http import (
-    Body,
-    allow,
     base_url,
     if_match,
-    json_only,
     outcome,
+    read_resource,
     respond,
     update_creates,
 )
-from ehr_api.fhir_store.routes_audit import router as audit_router
-from ehr_api.fhir_store.routes_bundle import bundle as bundle_route
-from ehr_api.fhir_store.routes_everything import router as everything_router
-from ehr_api.fhir_store.routes_ops import router as ops_router
+from ehr_api.fhir_store.routes_audit import routes as audit_routes
+from ehr_api.fhir_store.routes_bundle import routes as bundle_routes
+from ehr_api.fhir_store.routes_everything import routes as everything_routes
+from ehr_api.fhir_store.routes_ops import routes as ops_routes
 from ehr_api.problems import FHIR_JSON
 
-__all__ = ["router"]
+__all__ = ["endpoints", "routes"]
 
 
-router = APIRouter(prefix="/fhir/R4", tags=["fhir"], dependencies=[Depends(json_only)])
+routes = FhirRouter()
 
 
-@router.get("/metadata")
-async def metadata(request: Request, _principal: CurrentPrincipal) -> JSONResponse:
+@routes.get("/metadata")
+async def metadata(call: FhirCall) -> Response:
     """The CapabilityStatement, for any authenticated caller.
 
     Authenticated (not public) so that every /fhir request has an accountable actor in
     the audit log; SMART discovery documents can be published separately if needed.
     """
+    await call.principal()
+    request = call.request
     body = capability_statement(base_url(request), update_create=update_creates(request))
     return JSONResponse(body, media_type=FHIR_JSON)
 
 
-router.include_router(audit_router)  # before the generic routes: AuditEvent is no stored type
-
-
-@router.post("/{resource_type}", dependencies=[Depends(allow("create"))])
-async def create(
-    request: Request,
-    resource_type: str,
-    body: Body,
-    db: OrgConnection,
-    org_id: CurrentOrgId,
-    prefer: Annotated[str | None, Header()] = None,
-    if_none_exist: Annotated[str | None, Header()] = None,
-) -> Response:
+@routes.post("/{resource_type}")
+async def create(call: FhirCall) -> Response:
     """Create; conditional with `If-None-Exist`, or with the criteria in the URL
     (`POST /Patient?identifier=...`, how fhirpy's `get_or_create` and Aidbox spell it)."""
+    org_id = await call.allow("create")
+    request = call.request
+    body = await read_resource(request)
+    if_none_exist = request.headers.get("if-none-exist")
     if if_none_exist is None and request.url.query:
         if_none_exist = request.url.query
-    row, created = await service.create(
-        db, org_id=org_id, resource_type=resource_type, body=body, if_none_exist=if_none_exist
-    )
-    return respond(request, row, status=201 if created else 200, prefer=prefer, location=True)
+    async with call.connection() as db:
+        row, created = await service.create(
+            db, org_id=org_id, resource_type=call.resource_type, body=body,
+            if_none_exist=if_none_exist,
+        )  # fmt: skip
+    return respond(
+        request, row, status=201 if created else 200, prefer=request.headers.get("prefer"),
+        location=True,
+    )  # fmt: skip
 
 
 def _strict(request: Request) -> bool:
@@ -88,16 +82,15 @@ def _strict(request: Request) -> bool:
     return "handling=strict" in {part.replace(" ", "") for part in re.split("[;,]", prefer)}
 
 
-async def _search(
-    request: Request, resource_type: str, db: OrgReadConnection, org_id: CurrentOrgId,
-    query: list[tuple[str, str]],
-) -> JSONResponse:  # fmt: skip
+async def _search(call: FhirCall, org_id: uuid.UUID, query: list[tuple[str, str]]) -> Response:
     """The searchset Bundle: matches (shaped by _summary/_elements), includes, links."""
+    request, resource_type = call.request, call.resource_type
     base = base_url(request)
-    found = await service.search(
-        db, org_id=org_id, resource_type=resource_type, query=query, base=base,
-        strict=_strict(request),
-    )  # fmt: skip
+    async with call.connection(read_only=True) as db:
+        found = await service.search(
+            db, org_id=org_id, resource_type=resource_type, query=query, base=base,
+            strict=_strict(request),
+        )  # fmt: skip
     annotate(
         request,
         resource_type=resource_type,
@@ -143,19 +136,17 @@ async def _search(
     return JSONResponse(bundle, media_type=FHIR_JSON)
 
 
-@router.get("/{resource_type}", dependencies=[Depends(allow("search-type"))])
-async def search(
-    request: Request, resource_type: str, db: OrgReadConnection, org_id: CurrentOrgId
-) -> JSONResponse:
-    query = list(request.query_params.multi_items())
-    return await _search(request, resource_type, db, org_id, query)
+@routes.get("/{resource_type}")
+async def search(call: FhirCall) -> Response:
+    org_id = await call.allow("search-type")
+    return await _search(call, org_id, list(call.request.query_params.multi_items()))
 
 
-@router.post("/{resource_type}/_search", dependencies=[Depends(allow("search-type"))])
-async def search_post(
-    request: Request, resource_type: str, db: OrgReadConnection, org_id: CurrentOrgId
-) -> JSONResponse:
+@routes.post("/{resource_type}/_search")
+async def search_post(call: FhirCall) -> Response:
     """Search with form-encoded parameters (URL parameters count too); same as GET."""
+    org_id = await call.allow("search-type")
+    request = call.request
     kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if kind not in ("", "application/x-www-form-urlencoded"):
         raise service.BadRequestError(f"_search takes form-encoded parameters, not {kind!r}")
@@ -163,28 +154,21 @@ async def search_post(
         form = parse_qsl((await request.body()).decode(), keep_blank_values=True)
     except UnicodeDecodeError as exc:
         raise service.BadRequestError(f"the form is not UTF-8: {exc}") from exc
-    query = [*request.query_params.multi_items(), *form]
-    return await _search(request, resource_type, db, org_id, query)
+    return await _search(call, org_id, [*request.query_params.multi_items(), *form])
 
 
-router.include_router(ops_router)  # before read: /{type}/_history is not a read
-router.include_router(everything_router)  # Patient/{id}/$everything
-router.add_api_route("", bundle_route, methods=["POST"], name="bundle")  # batch/transaction
-
-
-@router.get("/{resource_type}/{resource_id}", dependencies=[Depends(allow("read"))])
-async def read(
-    request: Request,
-    resource_type: str,
-    resource_id: str,
-    db: OrgReadConnection,
-    org_id: CurrentOrgId,
-) -> Response:
+@routes.get("/{resource_type}/{resource_id}")
+async def read(call: FhirCall) -> Response:
     """Read; `_summary` / `_elements` shape the answer as they do a search's entries.
 
     On a Core connection, not an ORM session: the read is one Core SELECT, and the
     session's machinery was most of its cost."""
-    row = await service.get(db, org_id=org_id, resource_type=resource_type, resource_id=resource_id)
+    org_id = await call.allow("read")
+    request, resource_type = call.request, call.resource_type
+    async with call.connection(read_only=True) as db:
+        row = await service.get(
+            db, org_id=org_id, resource_type=resource_type, resource_id=call.resource_id
+        )
     params = request.query_params
     if "_summary" not in params and "_elements" not in params:
         return respond(request, row)
@@ -198,80 +182,79 @@ async def read(
     return respond(request, row, content=content)
 
 
-@router.get(
-    "/{resource_type}/{resource_id}/_history/{version}",
-    name="vread",
-    dependencies=[Depends(allow("vread"))],
-)
-async def vread(
-    request: Request,
-    resource_type: str,
-    resource_id: str,
-    version: str,
-    db: OrgReadSession,
-    org_id: CurrentOrgId,
-) -> Response:
-    row = await service.get_version(
-        db, org_id=org_id, resource_type=resource_type, resource_id=resource_id, version=version
-    )
-    return respond(request, row)
+@routes.get("/{resource_type}/{resource_id}/_history/{version}")
+async def vread(call: FhirCall) -> Response:
+    org_id = await call.allow("vread")
+    async with call.session(read_only=True) as db:
+        row = await service.get_version(
+            db, org_id=org_id, resource_type=call.resource_type, resource_id=call.resource_id,
+            version=call.params["version"],
+        )  # fmt: skip
+    return respond(call.request, row)
 
 
-@router.put("/{resource_type}/{resource_id}", dependencies=[Depends(allow("update"))])
-async def update(
-    request: Request,
-    resource_type: str,
-    resource_id: str,
-    body: Body,
-    db: OrgConnection,
-    org_id: CurrentOrgId,
-    prefer: Annotated[str | None, Header()] = None,
-    if_match_header: Annotated[str | None, Header(alias="If-Match")] = None,
-) -> Response:
-    row, created = await service.update(
-        db,
-        org_id=org_id,
-        resource_type=resource_type,
-        resource_id=resource_id,
-        body=body,
-        if_match=if_match(if_match_header),
-        allow_create=update_creates(request),
-    )
-    return respond(request, row, status=201 if created else 200, prefer=prefer, location=True)
+@routes.put("/{resource_type}/{resource_id}")
+async def update(call: FhirCall) -> Response:
+    org_id = await call.allow("update")
+    request = call.request
+    body = await read_resource(request)
+    async with call.connection() as db:
+        row, created = await service.update(
+            db,
+            org_id=org_id,
+            resource_type=call.resource_type,
+            resource_id=call.resource_id,
+            body=body,
+            if_match=if_match(request.headers.get("if-match")),
+            allow_create=update_creates(request),
+        )
+    return respond(
+        request, row, status=201 if created else 200, prefer=request.headers.get("prefer"),
+        location=True,
+    )  # fmt: skip
 
 
-@router.delete("/{resource_type}/{resource_id}", dependencies=[Depends(allow("delete"))])
-async def delete(
-    request: Request, resource_type: str, resource_id: str, db: OrgConnection, org_id: CurrentOrgId
-) -> JSONResponse:
-    row = await service.delete(
-        db, org_id=org_id, resource_type=resource_type, resource_id=resource_id
-    )
-    annotate(request, resource_type=resource_type, resource_ids=[resource_id])
+@routes.delete("/{resource_type}/{resource_id}")
+async def delete(call: FhirCall) -> Response:
+    org_id = await call.allow("delete")
+    resource_type, resource_id = call.resource_type, call.resource_id
+    async with call.connection() as db:
+        row = await service.delete(
+            db, org_id=org_id, resource_type=resource_type, resource_id=resource_id
+        )
+    annotate(call.request, resource_type=resource_type, resource_ids=[resource_id])
     text = f"{resource_type}/{resource_id} deleted" if row else "nothing to delete"
     headers = {"ETag": f'W/"{row.version_id}"'} if row else {}
     body = outcome("information", "informational", text)
     return JSONResponse(body, headers=headers, media_type=FHIR_JSON)
 
 
-@router.put("/{resource_type}", dependencies=[Depends(allow("update"))])
-async def conditional_update(
-    request: Request,
-    resource_type: str,
-    body: Body,
-    db: OrgConnection,
-    org_id: CurrentOrgId,
-    prefer: Annotated[str | None, Header()] = None,
-    if_match_header: Annotated[str | None, Header(alias="If-Match")] = None,
-) -> Response:
+@routes.put("/{resource_type}")
+async def conditional_update(call: FhirCall) -> Response:
     """PUT with search parameters: 0 matches create, 1 updates it, several are a 412."""
-    row, created = await operations.conditional_update(
-        db,
-        org_id=org_id,
-        resource_type=resource_type,
-        query=list(request.query_params.multi_items()),
-        body=body,
-        if_match=if_match(if_match_header),
-        allow_create=update_creates(request),
-    )
-    return respond(request, row, status=201 if created else 200, prefer=prefer, location=True)
+    org_id = await call.allow("update")
+    request = call.request
+    body = await read_resource(request)
+    async with call.connection() as db:
+        row, created = await operations.conditional_update(
+            db,
+            org_id=org_id,
+            resource_type=call.resource_type,
+            query=list(request.query_params.multi_items()),
+            body=body,
+            if_match=if_match(request.headers.get("if-match")),
+            allow_create=update_creates(request),
+        )
+    return respond(
+        request, row, status=201 if created else 200, prefer=request.headers.get("prefer"),
+        location=True,
+    )  # fmt: skip
+
+
+routes.include(audit_routes)
+routes.include(ops_routes)
+routes.include(everything_routes)
+routes.include(bundle_routes)
+
+#: The route the app mounts first: every request under /fhir/R4.
+endpoints = FhirEndpoints(routes)

@@ -1,7 +1,8 @@
 """`/fhir/R4/AuditEvent`: the audit log as read-only AuditEvents (read, vread, search).
 
-Explicit paths, included ahead of the generic `/{resource_type}` routes, so AuditEvent
-never reaches the store (it is not a stored type). Reading needs `fhir:AuditEvent` read
+Explicit paths, which the FHIR router tries before the generic `/{resource_type}` routes
+(a literal segment beats a parameter), so AuditEvent never reaches the store (it is not a
+stored type). Reading needs `fhir:AuditEvent` read
 (auditor, org_admin); every write answers 405. Each read is audited like any request,
 naming the AuditEvents it returned; that row is written after the response, so a read
 can only ever add one row and never feeds on itself.
@@ -9,30 +10,34 @@ can only ever add one row and never feeds on itself.
 
 from __future__ import annotations
 
+import uuid
 from email.utils import format_datetime
 from urllib.parse import parse_qsl, urlencode
 
-from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 
 from ehr_api.audit.middleware import annotate
-from ehr_api.deps import CurrentOrgId, CurrentPrincipal, OrgReadSession, require
 from ehr_api.errors import BadRequestError, NotFoundError
 from ehr_api.fhir_store import audit_events
+from ehr_api.fhir_store.dispatch import FhirCall, FhirRouter
 from ehr_api.fhir_store.http import base_url
 from ehr_api.problems import FHIR_JSON, operation_outcome
 
-__all__ = ["router"]
+__all__ = ["routes"]
 
-router = APIRouter(tags=["fhir"])
-_READ = [require("fhir:AuditEvent", "read")]
+routes = FhirRouter()
 _TYPE = "AuditEvent"
 
 
-async def _search(
-    request: Request, db: OrgReadSession, org_id: CurrentOrgId, query: list[tuple[str, str]]
-) -> JSONResponse:
-    page = await audit_events.search(db, org_id=org_id, query=query)
+async def _allow(call: FhirCall) -> uuid.UUID:
+    return await call.require("fhir:AuditEvent", "read")
+
+
+async def _search(call: FhirCall, query: list[tuple[str, str]]) -> Response:
+    org_id = await _allow(call)
+    request = call.request
+    async with call.session(read_only=True) as db:
+        page = await audit_events.search(db, org_id=org_id, query=query)
     base = base_url(request)
     annotate(request, resource_type=_TYPE, resource_ids=[row.id for row in page.rows])
     links = [{"relation": "self", "url": f"{base}/{_TYPE}?{urlencode(page.applied)}"}]
@@ -56,19 +61,17 @@ async def _search(
     return JSONResponse(bundle, media_type=FHIR_JSON)
 
 
-@router.get(f"/{_TYPE}", dependencies=_READ)
-async def search_audit_events(
-    request: Request, db: OrgReadSession, org_id: CurrentOrgId
-) -> JSONResponse:
+@routes.get(f"/{_TYPE}")
+async def search_audit_events(call: FhirCall) -> Response:
     """AuditEvents of the caller's organisation, newest first, with `next` paging links."""
-    return await _search(request, db, org_id, list(request.query_params.multi_items()))
+    return await _search(call, list(call.request.query_params.multi_items()))
 
 
-@router.post(f"/{_TYPE}/_search", dependencies=_READ)
-async def search_audit_events_post(
-    request: Request, db: OrgReadSession, org_id: CurrentOrgId
-) -> JSONResponse:
+@routes.post(f"/{_TYPE}/_search")
+async def search_audit_events_post(call: FhirCall) -> Response:
     """The same search with form-encoded parameters (URL parameters count too)."""
+    await _allow(call)
+    request = call.request
     kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if kind not in ("", "application/x-www-form-urlencoded"):
         raise BadRequestError(f"_search takes form-encoded parameters, not {kind!r}")
@@ -76,39 +79,39 @@ async def search_audit_events_post(
         form = parse_qsl((await request.body()).decode(), keep_blank_values=True)
     except UnicodeDecodeError as exc:
         raise BadRequestError(f"the form is not UTF-8: {exc}") from exc
-    return await _search(request, db, org_id, [*request.query_params.multi_items(), *form])
+    return await _search(call, [*request.query_params.multi_items(), *form])
 
 
-async def _read(
-    request: Request, db: OrgReadSession, org_id: CurrentOrgId, event_id: str
-) -> JSONResponse:
-    row = await audit_events.get(db, org_id=org_id, event_id=event_id)
+async def _read(call: FhirCall, event_id: str) -> Response:
+    org_id = await _allow(call)
+    request = call.request
+    async with call.session(read_only=True) as db:
+        row = await audit_events.get(db, org_id=org_id, event_id=event_id)
     annotate(request, resource_type=_TYPE, resource_ids=[row.id])
     resource = audit_events.to_resource(row, base=base_url(request))
     headers = {"ETag": 'W/"1"', "Last-Modified": format_datetime(row.occurred_at, usegmt=True)}
     return JSONResponse(resource, headers=headers, media_type=FHIR_JSON)
 
 
-@router.get(f"/{_TYPE}/{{event_id}}", dependencies=_READ)
-async def read_audit_event(
-    request: Request, event_id: str, db: OrgReadSession, org_id: CurrentOrgId
-) -> JSONResponse:
+@routes.get(f"/{_TYPE}/{{event_id}}")
+async def read_audit_event(call: FhirCall) -> Response:
     """One AuditEvent (404 for an id that is not a row of the caller's organisation)."""
-    return await _read(request, db, org_id, event_id)
+    return await _read(call, call.params["event_id"])
 
 
-@router.get(f"/{_TYPE}/{{event_id}}/_history/{{version}}", dependencies=_READ)
-async def vread_audit_event(
-    request: Request, event_id: str, version: str, db: OrgReadSession, org_id: CurrentOrgId
-) -> JSONResponse:
+@routes.get(f"/{_TYPE}/{{event_id}}/_history/{{version}}")
+async def vread_audit_event(call: FhirCall) -> Response:
     """Audit rows never change: version 1 is the only one."""
+    event_id, version = call.params["event_id"], call.params["version"]
+    await _allow(call)
     if version != "1":
         raise NotFoundError(f"{_TYPE}/{event_id}/_history/{version} is not known")
-    return await _read(request, db, org_id, event_id)
+    return await _read(call, event_id)
 
 
-async def write_audit_event(_principal: CurrentPrincipal) -> JSONResponse:
+async def write_audit_event(call: FhirCall) -> Response:
     """405: AuditEvents are the audit log's own record, never written through FHIR."""
+    await call.principal()
     body = operation_outcome(
         "not-supported", "AuditEvent is read-only: it is a view of the audit log"
     )
@@ -122,10 +125,5 @@ for _method, _path in [
     ("PUT", f"/{_TYPE}/{{event_id}}"),
     ("PATCH", f"/{_TYPE}/{{event_id}}"),
     ("DELETE", f"/{_TYPE}/{{event_id}}"),
-]:  # one route per method: OpenAPI operation ids must be unique
-    router.add_api_route(
-        _path,
-        write_audit_event,
-        methods=[_method],
-        name=f"write_audit_event_{_method.lower()}{'_id' if '{' in _path else ''}",
-    )
+]:
+    routes.add(_method, _path, write_audit_event)

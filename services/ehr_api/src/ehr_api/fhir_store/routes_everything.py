@@ -7,34 +7,26 @@ say, DocumentReference gets the record without them rather than a 403 or a leak.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Depends, Request
-from fastapi.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 
 from ehr_api.audit.middleware import annotate
 from ehr_api.auth.principal import Principal
 from ehr_api.auth.rbac import fhir_action, fhir_object
-from ehr_api.deps import CurrentOrgId, CurrentPrincipal, OrgReadSession, get_access
 from ehr_api.fhir_store import everything, service
+from ehr_api.fhir_store.dispatch import FhirCall, FhirRouter
 from ehr_api.fhir_store.elements import check_summary, count_only, parse_elements, shape
 from ehr_api.fhir_store.http import base_url
 from ehr_api.problems import FHIR_JSON
 
-__all__ = ["router"]
+__all__ = ["routes"]
 
-router = APIRouter()
-
-
-async def _may_read_patients(request: Request, principal: CurrentPrincipal) -> Principal:
-    act = fhir_action("everything")
-    await get_access(request).authorize(principal, fhir_object("Patient"), act)
-    return principal
+routes = FhirRouter()
 
 
-async def _readable(request: Request, principal: Principal) -> set[str]:
-    access = get_access(request)
+async def _readable(access: Any, principal: Principal) -> set[str]:
     candidates = (set(everything.COMPARTMENT) | set(everything.REFERENCED)) & set(
         service.supported_types()
     )
@@ -51,26 +43,24 @@ def _entry(base: str, content: dict[str, Any], mode: str) -> dict[str, Any]:
     return {"fullUrl": f"{base}/{path}", "resource": content, "search": {"mode": mode}}
 
 
-@router.get("/Patient/{resource_id}/$everything")
-async def patient_everything(
-    request: Request,
-    resource_id: str,
-    db: OrgReadSession,
-    org_id: CurrentOrgId,
-    principal: Annotated[Principal, Depends(_may_read_patients)],
-) -> JSONResponse:
+@routes.get("/Patient/{resource_id}/$everything")
+async def patient_everything(call: FhirCall) -> Response:
     """A searchset Bundle of the patient's compartment, paged with `next` links."""
+    org_id = await call.allow("everything", resource_type="Patient")
+    request, resource_id = call.request, call.resource_id
     params = request.query_params
     summary = params.get("_summary")
     check_summary(summary)
     elements = parse_elements(params.getlist("_elements"))
-    result = await everything.everything(
-        db,
-        org_id=org_id,
-        patient_id=resource_id,
-        query=list(params.multi_items()),
-        readable=await _readable(request, principal),
-    )
+    readable = await _readable(call.access, await call.principal())
+    async with call.session(read_only=True) as db:
+        result = await everything.everything(
+            db,
+            org_id=org_id,
+            patient_id=resource_id,
+            query=list(params.multi_items()),
+            readable=readable,
+        )
     returned = [*result.resources, *result.included]
     annotate(
         request,

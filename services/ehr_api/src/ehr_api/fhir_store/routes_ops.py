@@ -1,29 +1,28 @@
 """FHIR routes beyond plain CRUD: history (instance, type), `$validate`, JSON Patch.
 
-Included by `routes` before its read route, so `/{type}/_history` is not taken for a read
-of a resource whose id is "_history".
+`/{type}/_history` is never taken for a read of a resource whose id is "_history": the
+FHIR router tries literal segments before parameters.
 """
 
 from __future__ import annotations
 
-from typing import Annotated
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Depends, Header, Request, Response
-from fastapi.responses import JSONResponse
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
 
 from ehr_api.audit.middleware import annotate
-from ehr_api.deps import CurrentOrgId, OrgConnection, OrgReadSession
 from ehr_api.errors import UnsupportedMediaTypeError
 from ehr_api.fhir_store import history, operations, service
-from ehr_api.fhir_store.http import allow, base_url, if_match, read_json, respond
+from ehr_api.fhir_store.dispatch import FhirCall, FhirRouter
+from ehr_api.fhir_store.http import base_url, if_match, read_json, respond
 from ehr_api.problems import FHIR_JSON
 
-__all__ = ["router"]
+__all__ = ["routes"]
 
 JSON_PATCH = "application/json-patch+json"
 
-router = APIRouter()
+routes = FhirRouter()
 
 
 def _history_response(
@@ -45,34 +44,27 @@ def _history_response(
     return JSONResponse(body, media_type=FHIR_JSON)
 
 
-@router.get("/{resource_type}/_history", dependencies=[Depends(allow("history-type"))])
-async def history_type(
-    request: Request, resource_type: str, db: OrgReadSession, org_id: CurrentOrgId
-) -> JSONResponse:
-    result = await history.history(
-        db,
-        org_id=org_id,
-        resource_type=resource_type,
-        query=list(request.query_params.multi_items()),
-    )
-    return _history_response(request, resource_type, result)
+@routes.get("/{resource_type}/_history")
+async def history_type(call: FhirCall) -> Response:
+    org_id = await call.allow("history-type")
+    query = list(call.request.query_params.multi_items())
+    async with call.session(read_only=True) as db:
+        result = await history.history(
+            db, org_id=org_id, resource_type=call.resource_type, query=query
+        )
+    return _history_response(call.request, call.resource_type, result)
 
 
-@router.get(
-    "/{resource_type}/{resource_id}/_history", dependencies=[Depends(allow("history-instance"))]
-)
-async def history_instance(
-    request: Request, resource_type: str, resource_id: str, db: OrgReadSession,
-    org_id: CurrentOrgId,
-) -> JSONResponse:  # fmt: skip
-    result = await history.history(
-        db,
-        org_id=org_id,
-        resource_type=resource_type,
-        resource_id=resource_id,
-        query=list(request.query_params.multi_items()),
-    )
-    return _history_response(request, resource_type, result)
+@routes.get("/{resource_type}/{resource_id}/_history")
+async def history_instance(call: FhirCall) -> Response:
+    org_id = await call.allow("history-instance")
+    query = list(call.request.query_params.multi_items())
+    async with call.session(read_only=True) as db:
+        result = await history.history(
+            db, org_id=org_id, resource_type=call.resource_type,
+            resource_id=call.resource_id, query=query,
+        )  # fmt: skip
+    return _history_response(call.request, call.resource_type, result)
 
 
 def _validation_outcome(issues: list[dict[str, object]]) -> JSONResponse:
@@ -82,48 +74,44 @@ def _validation_outcome(issues: list[dict[str, object]]) -> JSONResponse:
     return JSONResponse(body, media_type=FHIR_JSON)
 
 
-@router.post("/{resource_type}/$validate", dependencies=[Depends(allow("validate"))])
-async def validate_type(request: Request, resource_type: str) -> JSONResponse:
+@routes.post("/{resource_type}/$validate")
+async def validate_type(call: FhirCall) -> Response:
     """Always 200: the outcome lists the issues (or says "All OK")."""
-    body = await read_json(request)
-    annotate(request, resource_type=resource_type, resource_ids=[])
-    return _validation_outcome(operations.validation_issues(resource_type, body))
+    await call.allow("validate")
+    body = await read_json(call.request)
+    annotate(call.request, resource_type=call.resource_type, resource_ids=[])
+    return _validation_outcome(operations.validation_issues(call.resource_type, body))
 
 
-@router.post("/{resource_type}/{resource_id}/$validate", dependencies=[Depends(allow("validate"))])
-async def validate_instance(
-    request: Request, resource_type: str, resource_id: str, db: OrgReadSession,
-    org_id: CurrentOrgId,
-) -> JSONResponse:  # fmt: skip
+@routes.post("/{resource_type}/{resource_id}/$validate")
+async def validate_instance(call: FhirCall) -> Response:
     """Validate a proposed version of an existing resource (404 if there is none)."""
-    await service.get(db, org_id=org_id, resource_type=resource_type, resource_id=resource_id)
-    body = await read_json(request)
-    annotate(request, resource_type=resource_type, resource_ids=[resource_id])
+    org_id = await call.allow("validate")
+    resource_type, resource_id = call.resource_type, call.resource_id
+    async with call.connection(read_only=True) as db:
+        await service.get(db, org_id=org_id, resource_type=resource_type, resource_id=resource_id)
+    body = await read_json(call.request)
+    annotate(call.request, resource_type=resource_type, resource_ids=[resource_id])
     issues = operations.validation_issues(resource_type, body, resource_id=resource_id)
     return _validation_outcome(issues)
 
 
-@router.patch("/{resource_type}/{resource_id}", dependencies=[Depends(allow("patch"))])
-async def patch(
-    request: Request,
-    resource_type: str,
-    resource_id: str,
-    db: OrgConnection,
-    org_id: CurrentOrgId,
-    content_type: Annotated[str | None, Header()] = None,
-    prefer: Annotated[str | None, Header()] = None,
-    if_match_header: Annotated[str | None, Header(alias="If-Match")] = None,
-) -> Response:
+@routes.patch("/{resource_type}/{resource_id}")
+async def patch(call: FhirCall) -> Response:
     """JSON Patch (RFC 6902); the result is validated and stored as the next version."""
-    kind = (content_type or "").split(";")[0].strip().lower()
+    org_id = await call.allow("patch")
+    request = call.request
+    kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if kind != JSON_PATCH:
         raise UnsupportedMediaTypeError(f"PATCH needs Content-Type {JSON_PATCH}, not {kind!r}")
-    row = await operations.patch(
-        db,
-        org_id=org_id,
-        resource_type=resource_type,
-        resource_id=resource_id,
-        operations=await read_json(request),
-        if_match=if_match(if_match_header),
-    )
-    return respond(request, row, prefer=prefer)
+    changes = await read_json(request)
+    async with call.connection() as db:
+        row = await operations.patch(
+            db,
+            org_id=org_id,
+            resource_type=call.resource_type,
+            resource_id=call.resource_id,
+            operations=changes,
+            if_match=if_match(request.headers.get("if-match")),
+        )
+    return respond(request, row, prefer=request.headers.get("prefer"))
