@@ -18,9 +18,6 @@ Routes stay one line of wiring each::
   organisation (a platform administrator's token) gets a 403 here, not a session that
   sees everything.
 - `OrgReadSession`: the same read-only (long reads never hold SQLite's write lock).
-- `OrgConnection` / `OrgReadConnection`: a Core connection with the same walls and no
-  ORM (`Database.org_connection`), committed like `OrgSession`, for hot paths whose
-  statements filter by org_id themselves (the FHIR store's interactions).
 - `PlatformSession`: the same, but seeing every organisation; only for platform routes
   (guarded by a platform permission such as `require("orgs", ...)`).
 """
@@ -33,7 +30,7 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from ehr_api.auth.access import Access
 from ehr_api.auth.principal import Principal
@@ -45,8 +42,6 @@ __all__ = [
     "CurrentOrgId",
     "CurrentPrincipal",
     "KeyringDep",
-    "OrgConnection",
-    "OrgReadConnection",
     "OrgReadSession",
     "OrgSession",
     "Permission",
@@ -186,30 +181,9 @@ async def _org_read_session(
         yield session
 
 
-async def _org_connection(
-    database: Annotated[Database, Depends(get_database)],
-    org_id: Annotated[uuid.UUID, Depends(current_org_id)],
-) -> AsyncIterator[AsyncConnection]:
-    async with database.org_connection(org_id) as connection:
-        yield connection
-
-
-async def _org_read_connection(
-    database: Annotated[Database, Depends(get_database)],
-    org_id: Annotated[uuid.UUID, Depends(current_org_id)],
-) -> AsyncIterator[AsyncConnection]:
-    async with database.org_connection(org_id, read_only=True) as connection:
-        yield connection
-
-
 OrgSession = Annotated[
     AsyncSession, Depends(org_session_dependency(current_org_id), scope="function")
 ]
 #: A read-only org session: never waits for (or blocks) writers; flushing in it raises.
 OrgReadSession = Annotated[AsyncSession, Depends(_org_read_session, scope="function")]
 PlatformSession = Annotated[AsyncSession, Depends(_platform_session, scope="function")]
-#: A Core connection (no ORM: statements filter by org_id themselves), committed before
-#: the response is sent, like `OrgSession`.
-OrgConnection = Annotated[AsyncConnection, Depends(_org_connection, scope="function")]
-#: The same, read-only.
-OrgReadConnection = Annotated[AsyncConnection, Depends(_org_read_connection, scope="function")]
