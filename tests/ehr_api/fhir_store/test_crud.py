@@ -154,6 +154,7 @@ async def test_metadata_is_json_only(fhir: Fhir) -> None:
         "history-type", "search-type",
     }  # fmt: skip
     assert patient_entry["conditionalUpdate"] is True and patient_entry["readHistory"] is True
+    assert patient_entry["conditionalDelete"] == "single"
     assert [op["name"] for op in patient_entry["operation"]] == ["validate", "everything"]
     assert "Observation:subject" in patient_entry["searchRevInclude"]
     assert "Patient:general-practitioner" in patient_entry["searchInclude"]

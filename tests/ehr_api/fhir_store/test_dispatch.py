@@ -53,7 +53,7 @@ async def test_unknown_urls_and_methods_answer_with_operation_outcomes(fhir: Fhi
     assert on_base.json()["issue"][0]["code"] == "not-supported"
     on_type = await client.patch(f"{BASE}/Patient", json=[], headers=a)
     assert on_type.status_code == 405
-    assert on_type.headers["Allow"] == "GET, POST, PUT"
+    assert on_type.headers["Allow"] == "DELETE, GET, POST, PUT"
     # Not under the FHIR base at all: the app's own 404, not the FHIR table's.
     beside = await client.get("/fhir/R4x/Patient", headers=a)
     assert beside.status_code == 404 and "no FHIR endpoint" not in beside.text

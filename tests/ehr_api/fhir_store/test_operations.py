@@ -143,3 +143,70 @@ async def test_conditional_update_ignores_the_other_organisation(fhir: Fhir) -> 
     assert again.status_code == 200 and again.json()["id"] == ours.json()["id"]
     still = await client.get(f"{BASE}/Patient/{theirs['id']}", headers=b)
     assert still.json() == theirs
+
+
+async def test_conditional_update_needs_a_criterion_not_only_result_parameters(
+    fhir: Fhir,
+) -> None:
+    client, a = fhir.client, fhir.a
+    only = (await client.post(f"{BASE}/Patient", json=patient("only"), headers=a)).json()
+    # `_sort` alone narrows nothing: it must not "match" the organisation's only Patient.
+    sorted_only = await client.put(
+        f"{BASE}/Patient?_sort=family", json={**patient("only"), "gender": "male"}, headers=a
+    )
+    assert sorted_only.status_code == 400, sorted_only.text
+    assert (await client.get(f"{BASE}/Patient/{only['id']}", headers=a)).json() == only
+
+
+async def test_conditional_delete(fhir: Fhir) -> None:
+    client, a = fhir.client, fhir.a
+    pid = (await client.post(f"{BASE}/Patient", json=patient("cd-1"), headers=a)).json()["id"]
+    deleted = await client.delete(f"{BASE}/Patient?identifier=urn:mrn|cd-1", headers=a)
+    assert deleted.status_code == 200, deleted.text
+    assert deleted.headers["ETag"] == 'W/"2"'
+    assert f"Patient/{pid} deleted" in deleted.json()["issue"][0]["diagnostics"]
+    assert (await client.get(f"{BASE}/Patient/{pid}", headers=a)).status_code == 410
+    # Deleted resources no longer match: a repeat finds nothing and changes nothing.
+    again = await client.delete(f"{BASE}/Patient?identifier=urn:mrn|cd-1", headers=a)
+    assert again.status_code == 200 and "ETag" not in again.headers
+    assert "nothing matched" in again.json()["issue"][0]["diagnostics"]
+    history = (await client.get(f"{BASE}/Patient/{pid}/_history", headers=a)).json()
+    assert history["total"] == 2
+
+    first = (await client.post(f"{BASE}/Patient", json=patient("two"), headers=a)).json()
+    second = (await client.post(f"{BASE}/Patient", json=patient("two"), headers=a)).json()
+    several = await client.delete(f"{BASE}/Patient?identifier=urn:mrn|two", headers=a)
+    assert several.status_code == 412
+    for survivor in (first, second):
+        read = await client.get(f"{BASE}/Patient/{survivor['id']}", headers=a)
+        assert read.status_code == 200
+
+
+async def test_conditional_delete_refuses_vague_or_unknown_criteria(fhir: Fhir) -> None:
+    client, a = fhir.client, fhir.a
+    only = (await client.post(f"{BASE}/Patient", json=patient("v-1"), headers=a)).json()
+    for query in ("", "?_count=1", "?_sort=family", "?identifer=urn:mrn|v-1"):
+        refused = await client.delete(f"{BASE}/Patient{query}", headers=a)
+        assert refused.status_code == 400, (query, refused.text)
+        assert refused.json()["resourceType"] == "OperationOutcome"
+    assert (await client.get(f"{BASE}/Patient/{only['id']}", headers=a)).status_code == 200
+
+
+async def test_conditional_delete_never_touches_the_other_organisation(fhir: Fhir) -> None:
+    client, a, b = fhir.client, fhir.a, fhir.b
+    theirs = (await client.post(f"{BASE}/Patient", json=patient("shared-d"), headers=b)).json()
+    nothing = await client.delete(f"{BASE}/Patient?identifier=urn:mrn|shared-d", headers=a)
+    assert nothing.status_code == 200
+    assert "nothing matched" in nothing.json()["issue"][0]["diagnostics"]
+    by_id = await client.delete(f"{BASE}/Patient?_id={theirs['id']}", headers=a)
+    assert "nothing matched" in by_id.json()["issue"][0]["diagnostics"]
+    assert (await client.get(f"{BASE}/Patient/{theirs['id']}", headers=b)).json() == theirs
+
+
+async def test_conditional_delete_needs_the_delete_permission(fhir: Fhir) -> None:
+    client, a = fhir.client, fhir.a
+    clinician = fhir.harness.auth("org-a", "clinician", sub="doc")
+    pid = (await client.post(f"{BASE}/Patient", json=patient("p-1"), headers=a)).json()["id"]
+    denied = await client.delete(f"{BASE}/Patient?identifier=urn:mrn|p-1", headers=clinician)
+    assert denied.status_code == 403
+    assert (await client.get(f"{BASE}/Patient/{pid}", headers=a)).status_code == 200

@@ -20,11 +20,12 @@ from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from ehr_api.errors import BadRequestError, DomainError, PreconditionFailedError
 from ehr_api.fhir_store import service
 from ehr_api.fhir_store.models import FhirResource
+from ehr_api.fhir_store.search import is_criterion
 
 __all__ = [
     "PLACEHOLDER_PREFIXES",
@@ -41,11 +42,9 @@ PLACEHOLDER_PREFIXES = ("urn:uuid:", "urn:oid:")
 Find = Callable[[str, list[tuple[str, str]]], Awaitable[FhirResource | None]]
 
 _CONDITIONAL_REFERENCE = re.compile(r"([A-Z][A-Za-z]{1,63})\?(.+)")
+
+
 #: Search parameters that shape a result but select nothing: not criteria.
-_NOT_CRITERIA = frozenset({"_count", "_sort", "_total", "_include", "_revinclude", "_summary",
-                           "_elements", "_cursor", "_format", "_pretty"})  # fmt: skip
-
-
 def strings(node: Any, path: str) -> Iterator[tuple[dict[str, Any], str, str]]:
     """(parent, key, FHIRPath) of every `reference`, `url` and `div` string, any depth."""
     if isinstance(node, dict):
@@ -116,10 +115,10 @@ async def resolve_conditional(
 
 
 async def match_one(
-    db: AsyncSession,
+    db: AsyncSession | AsyncConnection,
     *,
     org_id: uuid.UUID,
-    base: str,
+    base: str | None,
     resource_type: str,
     query: list[tuple[str, str]],
     what: str,
@@ -130,7 +129,7 @@ async def match_one(
         BadRequestError: no criteria, or a parameter the server does not know.
         PreconditionFailedError: several matches.
     """
-    criteria = [(name, value) for name, value in query if name not in _NOT_CRITERIA and value]
+    criteria = [(name, value) for name, value in query if is_criterion(name) and value]
     if not criteria:
         raise BadRequestError(f"{what} needs search criteria")
     found = await service.search(

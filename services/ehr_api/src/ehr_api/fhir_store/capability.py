@@ -101,7 +101,7 @@ def _resource(name: str, *, update_create: bool) -> dict[str, Any]:
         "updateCreate": update_create,
         "conditionalCreate": True,
         "conditionalUpdate": True,
-        "conditionalDelete": "not-supported",
+        "conditionalDelete": "single",
         "searchInclude": ["*", *include[name]],
         "searchRevInclude": revinclude[name],
         "searchParam": search_params(name),

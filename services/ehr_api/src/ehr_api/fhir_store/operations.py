@@ -1,4 +1,5 @@
-"""Writes and checks beyond plain CRUD: JSON Patch, conditional update, `$validate`.
+"""Writes and checks beyond plain CRUD: JSON Patch, conditional update and delete,
+`$validate`.
 
 Same rules as `service`: every change goes through `service.write` (version, history,
 index, event in one transaction) and every lookup is confined to the caller's organisation.
@@ -14,12 +15,12 @@ from hl7_fhir.fhir import validate_resource
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from ehr_api.errors import InvalidError
-from ehr_api.fhir_store import repository, service
+from ehr_api.fhir_store import bundle_references, repository, service
 from ehr_api.fhir_store.json_patch import PatchFailedError, PatchSyntaxError, apply_patch
 from ehr_api.fhir_store.models import FhirResource
 from ehr_api.fhir_store.service import BadRequestError, PreconditionFailedError
 
-__all__ = ["conditional_update", "patch", "validation_issues"]
+__all__ = ["conditional_delete", "conditional_update", "patch", "validation_issues"]
 
 
 def _issue(severity: str, code: str, expression: str, text: str) -> dict[str, Any]:
@@ -122,7 +123,7 @@ async def conditional_update(
     found = await service.search(
         db, org_id=org_id, resource_type=resource_type, query=[*criteria, ("_count", "2")]
     )
-    if not any(name != "_count" for name, _ in found.applied):
+    if not service.has_criteria(found.applied):
         raise BadRequestError("a conditional update needs search criteria the server knows")
     if found.total > 1:
         raise PreconditionFailedError(f"the conditional update matched {found.total} resources")
@@ -159,3 +160,31 @@ async def conditional_update(
             allow_create=allow_create,
         )
     return await service.create(db, org_id=org_id, resource_type=resource_type, body=body)
+
+
+async def conditional_delete(
+    db: AsyncSession | AsyncConnection,
+    *,
+    org_id: uuid.UUID,
+    resource_type: str,
+    query: Sequence[tuple[str, str]],
+) -> FhirResource | None:
+    """DELETE with search parameters, within this organisation (FHIR's "single" mode).
+
+    No match: nothing to do (None); one match: its tombstone version; several: 412.
+    Criteria are strict: an unknown parameter is a 400, never ignored into a wider match.
+
+    Raises:
+        BadRequestError: no search criteria, or an unknown or malformed parameter.
+        PreconditionFailedError: several matches.
+    """
+    service.check_type(resource_type)
+    match = await bundle_references.match_one(
+        db, org_id=org_id, base=None, resource_type=resource_type, query=list(query),
+        what="the conditional delete",
+    )  # fmt: skip
+    if match is None:
+        return None
+    return await service.delete(
+        db, org_id=org_id, resource_type=resource_type, resource_id=match.id
+    )

@@ -30,6 +30,7 @@ from ehr_api.fhir_store.http import (
     respond,
     update_creates,
 )
+from ehr_api.fhir_store.models import FhirResource
 from ehr_api.fhir_store.routes_audit import routes as audit_routes
 from ehr_api.fhir_store.routes_bundle import routes as bundle_routes
 from ehr_api.fhir_store.routes_everything import routes as everything_routes
@@ -223,10 +224,29 @@ async def delete(call: FhirCall) -> Response:
             db, org_id=org_id, resource_type=resource_type, resource_id=resource_id
         )
     annotate(call.request, resource_type=resource_type, resource_ids=[resource_id])
-    text = f"{resource_type}/{resource_id} deleted" if row else "nothing to delete"
+    return _deletion(row, nothing="nothing to delete")
+
+
+def _deletion(row: FhirResource | None, *, nothing: str) -> Response:
+    """200 with an informational OperationOutcome (and the tombstone's ETag)."""
+    text = f"{row.resource_type}/{row.id} deleted" if row else nothing
     headers = {"ETag": f'W/"{row.version_id}"'} if row else {}
     body = outcome("information", "informational", text)
     return JSONResponse(body, headers=headers, media_type=FHIR_JSON)
+
+
+@routes.delete("/{resource_type}")
+async def conditional_delete(call: FhirCall) -> Response:
+    """DELETE with search parameters: 0 matches do nothing, 1 is deleted, several a 412."""
+    org_id = await call.allow("delete")
+    resource_type = call.resource_type
+    async with call.connection() as db:
+        row = await operations.conditional_delete(
+            db, org_id=org_id, resource_type=resource_type,
+            query=list(call.request.query_params.multi_items()),
+        )  # fmt: skip
+    annotate(call.request, resource_type=resource_type, resource_ids=[row.id] if row else [])
+    return _deletion(row, nothing="nothing matched: nothing deleted")
 
 
 @routes.put("/{resource_type}")

@@ -63,6 +63,11 @@ _RESULT = frozenset({"_count", "_sort", "_total", "_include", "_revinclude", "_s
 _UNLINKED = frozenset({CURSOR, "_format", "_pretty"})
 
 
+def is_criterion(name: str) -> bool:
+    """Whether parameter `name` narrows a search (not `_count`, `_sort`, `_include`, ...)."""
+    return name.partition(":")[0] not in _RESULT
+
+
 class UnknownParameterError(BadRequestError):
     """A parameter this type does not support: ignored, or 400 with handling=strict."""
 

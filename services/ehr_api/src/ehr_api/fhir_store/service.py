@@ -217,7 +217,7 @@ async def create(
     if if_none_exist:
         # Strict: a misspelt parameter must not be ignored and "match" everything.
         query = parse_qsl(if_none_exist, keep_blank_values=True)
-        if not any(not name.startswith("_") or name == "_id" for name, _ in query):
+        if not has_criteria(query):
             raise BadRequestError(
                 "If-None-Exist needs search criteria, e.g. identifier=system|value",
                 field="If-None-Exist",
@@ -285,6 +285,13 @@ async def update(
     return await write(
         db, org_id=org_id, row=row, content=dict(body), event_type=event, existed=existed
     ), current is None
+
+
+def has_criteria(query: Sequence[tuple[str, str]]) -> bool:
+    """Whether `query` narrows the match: a criterion with a value, not only result
+    parameters (`_count`, `_sort`, ...), which would let a conditional interaction "match"
+    whatever happens to be the only resource of its type."""
+    return any(search_engine.is_criterion(name) and value for name, value in query)
 
 
 async def delete(
