@@ -253,6 +253,37 @@ async def test_if_none_exist_maps_the_placeholder_to_the_existing_resource(fhir:
     assert everyone.json()["total"] == 1
 
 
+async def test_two_posts_with_the_same_if_none_exist_store_one_resource(fhir: Fhir) -> None:
+    """What a mapped HL7 message sends when one person is two participants: one record."""
+    first_urn, second_urn = urn(), urn()
+    criteria = "identifier=urn:mrn|D-1&gender=female"
+    reordered = "gender=female&identifier=urn:mrn|D-1"
+    body = bundle(
+        "transaction",
+        entry("POST", "Observation", observation(second_urn)),
+        entry("POST", "Patient", patient("D-1"), fullUrl=first_urn, ifNoneExist=criteria),
+        entry("POST", "Patient", patient("D-1"), fullUrl=second_urn, ifNoneExist=reordered),
+        entry("POST", "Observation", observation(first_urn)),
+    )
+    response = await post(fhir, body, fhir.a)
+    assert response.status_code == 200, response.text
+    obs_a, first, second, obs_b = response.json()["entry"]
+    assert first["response"]["status"] == "201 Created"
+    assert second["response"]["status"] == "200 OK"
+    pid = first["resource"]["id"]
+    assert second["resource"]["id"] == pid
+    for obs in (obs_a, obs_b):
+        assert obs["resource"]["subject"]["reference"] == f"Patient/{pid}"
+    everyone = await fhir.client.get(f"{BASE}/Patient", headers=fhir.a)
+    assert everyone.json()["total"] == 1
+    # Sent again, both entries find the stored one.
+    again = (await post(fhir, body, fhir.a)).json()["entry"]
+    assert [item["response"]["status"] for item in again[1:3]] == ["200 OK", "200 OK"]
+    assert {again[1]["resource"]["id"], again[2]["resource"]["id"]} == {pid}
+    everyone = await fhir.client.get(f"{BASE}/Patient", headers=fhir.a)
+    assert everyone.json()["total"] == 1
+
+
 async def test_conditional_references_need_exactly_one_match(fhir: Fhir) -> None:
     pid = await create(fhir, patient("C-1"), fhir.a)
     body = bundle(

@@ -11,7 +11,10 @@ Transaction only: `urn:uuid:`/`urn:oid:` fullUrls of POST and PUT entries become
 in every `reference`, `url` and narrative `div`. POST ids are assigned before anything is
 written and stored through `service.update`'s create-under-this-id path (the same writes as
 `service.create`), so entries may reference each other in any order, cycles included; a
-POST whose `ifNoneExist` matches stands for the existing resource instead.
+POST whose `ifNoneExist` matches stands for the existing resource instead, and a POST whose
+`ifNoneExist` repeats an earlier POST's (same type, same criteria in any order) stands for
+whatever that one stores (one resource, not two; criteria written differently are not
+recognised as the same).
 
 Conditional references, `ifNoneExist` and conditional DELETE search strictly (an unknown
 parameter is a 400, never ignored into a match) in the caller's organisation only: one
@@ -124,6 +127,9 @@ class _Context:
     #: transaction: the `Type/id` each POST entry stores or (ifNoneExist) stands for.
     assigned: dict[int, str] = field(default_factory=dict)
     existing: dict[int, FhirResource] = field(default_factory=dict)
+    #: transaction: POST entries whose ifNoneExist repeats an earlier POST's (same type,
+    #: same criteria) that nothing stored matched: they stand for what that entry creates.
+    same_as: dict[int, int] = field(default_factory=dict)
     #: transaction: the entry that writes each `Type/id` (two entries may not).
     claims: dict[str, int] = field(default_factory=dict)
     resolved: dict[str, str] = field(default_factory=dict)
@@ -319,12 +325,19 @@ async def _plan(ctx: _Context, entries: list[_Entry]) -> dict[str, str]:
             _guard_now(entry, _claim, ctx, entry.full_url, entry)
         if entry.method in _WRITES and entry.resource_id is not None:
             _guard_now(entry, _claim, ctx, f"{entry.resource_type}/{entry.resource_id}", entry)
+    first_with: dict[tuple[str, tuple[tuple[str, str], ...]], int] = {}
     for entry in entries:
         if entry.method != "POST":
             continue
         found = None
         if entry.if_none_exist:
             query = parse_qsl(entry.if_none_exist, keep_blank_values=True)
+            criteria = (entry.resource_type, tuple(sorted(query)))
+            if criteria in first_with:  # an earlier entry creates (or found) the match
+                ctx.same_as[entry.index] = first_with[criteria]
+                ctx.assigned[entry.index] = ctx.assigned[first_with[criteria]]
+                continue
+            first_with[criteria] = entry.index
             found = await _guard(entry, _match(ctx, entry.resource_type, query, "ifNoneExist"))
         if found is not None:
             ctx.existing[entry.index] = found
@@ -406,6 +419,10 @@ async def _create(ctx: _Context, entry: _Entry) -> dict[str, Any]:
     db, org_id, kind = ctx.db, ctx.org_id, entry.resource_type
     if entry.index in ctx.existing:
         return _written(ctx, ctx.existing[entry.index], 200)
+    if entry.index in ctx.same_as:  # POSTs run in request order: the first one ran
+        first = ctx.assigned[entry.index].partition("/")[2]
+        row = await service.get(db, org_id=org_id, resource_type=kind, resource_id=first)
+        return _written(ctx, row, 200)
     await _conditional_references(ctx, entry)
     body = entry.resource or {}
     if ctx.transaction:
