@@ -38,8 +38,10 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Match, NoMatchFound
 from starlette.types import Receive, Scope, Send
 
+from ehr_api.auth.access import Access
 from ehr_api.auth.principal import Principal
 from ehr_api.auth.rbac import fhir_action, fhir_object
+from ehr_api.db import Database
 from ehr_api.deps import authenticate_request, organisation_of
 from ehr_api.errors import NotAcceptableError, NotFoundError
 from ehr_api.fhir_store import service
@@ -212,8 +214,10 @@ class FhirCall:
         return organisation_of(principal)
 
     @property
-    def access(self) -> Any:
-        return self.request.app.state.access
+    def access(self) -> Access:
+        """The app's authentication + RBAC (`app.state.access`)."""
+        access: Access = self.request.app.state.access
+        return access
 
     def connection(
         self, *, read_only: bool = False
@@ -226,12 +230,13 @@ class FhirCall:
         """The same as an ORM session (history, bundles, $everything, AuditEvent)."""
         return self._database().org_session(self._org_id(), read_only=read_only)
 
-    def _database(self) -> Any:
-        return self.request.app.state.database
+    def _database(self) -> Database:
+        database: Database = self.request.app.state.database
+        return database
 
     def _org_id(self) -> uuid.UUID:
-        if self._principal is None:
-            raise RuntimeError("allow() or require() must run before the database is used")
+        if self._principal is None:  # a handler bug, not a client error
+            raise RuntimeError("authenticate (allow, require, principal) before the database")
         return organisation_of(self._principal)
 
 

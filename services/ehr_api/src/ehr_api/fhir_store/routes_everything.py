@@ -13,6 +13,7 @@ from urllib.parse import urlencode
 from starlette.responses import JSONResponse, Response
 
 from ehr_api.audit.middleware import annotate
+from ehr_api.auth.access import Access
 from ehr_api.auth.principal import Principal
 from ehr_api.auth.rbac import fhir_action, fhir_object
 from ehr_api.fhir_store import everything, service
@@ -26,7 +27,7 @@ __all__ = ["routes"]
 routes = FhirRouter()
 
 
-async def _readable(access: Any, principal: Principal) -> set[str]:
+async def _readable(access: Access, principal: Principal) -> set[str]:
     candidates = (set(everything.COMPARTMENT) | set(everything.REFERENCED)) & set(
         service.supported_types()
     )
