@@ -242,10 +242,14 @@ def test_errors_are_one_line_with_the_right_status(
         (("apikey", "create", "--org", "acme", "--role", "platform_admin"), 2, "global"),
         (("apikey", "create", "--org", "acme", "--role", "partner", "--expires", "0d"), 2, ""),
         (("audit", "verify", "--org", "nope"), 1, "no organisation"),
+        (("fhir", "reindex", "--org", "nope"), 1, "no organisation"),
+        (("fhir", "reindex", "--type", "NotAType"), 1, "not a resource type"),
     ]
     for args, expected, text in cases:
         status, err = run(*args)
         assert (status, text in err) == (expected, True), (args, err)
+    assert main(["fhir", "reindex", "--type", "Patient", *flag]) == 0
+    assert "acme: 0 resources indexed again" in capsys.readouterr().out
     with pytest.raises(SystemExit) as usage:
         main(["audit", "verify", *flag])  # --org or --platform is required
     assert usage.value.code == 2

@@ -21,6 +21,8 @@ from ehr_api.auth.principal import Role
 from ehr_api.db import Database
 from ehr_api.db.engine import database_url
 from ehr_api.errors import DomainError
+from ehr_api.fhir_store.reindex import ReindexResult, reindex_organisation
+from ehr_api.fhir_store.service import supported_types
 from ehr_api.integrations import secrets as integration_secrets
 from ehr_api.integrations.models import IntegrationCredential
 from ehr_api.migrate import current_revision, head_revision, upgrade_to_head
@@ -170,6 +172,31 @@ async def verify_audit(database: Database, *, org: str | None) -> tuple[str, aud
     )
     async with scope as db:
         return label, await audit.walk(db, org_id=org_id)
+
+
+async def reindex_fhir(
+    database: Database, *, org: str | None, resource_type: str | None
+) -> list[tuple[str, ReindexResult]]:
+    """Rebuild the FHIR search index of `org` (None: every organisation); per slug.
+
+    Raises:
+        CommandError: an unknown organisation, or a type the FHIR store does not keep.
+    """
+    if resource_type is not None and resource_type not in supported_types():
+        raise CommandError(f"{resource_type!r} is not a resource type the FHIR store keeps")
+    if org is not None:
+        organisations = [await find_organization(database, org)]
+    else:
+        async with database.platform_session(read_only=True) as db:
+            found = await db.execute(select(Organization).order_by(Organization.slug))
+            organisations = list(found.scalars())
+    return [
+        (
+            organisation.slug,
+            await reindex_organisation(database, organisation.id, resource_type=resource_type),
+        )
+        for organisation in organisations
+    ]
 
 
 async def rotate_keys(

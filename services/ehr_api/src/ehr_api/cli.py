@@ -150,6 +150,18 @@ def _audit_verify(args: argparse.Namespace, settings: Settings) -> int:
     return 1
 
 
+def _fhir_reindex(args: argparse.Namespace, settings: Settings) -> int:
+    done = _with_database(
+        settings, lambda db: admin.reindex_fhir(db, org=args.org, resource_type=args.type)
+    )
+    for slug, result in done:
+        kinds = ", ".join(f"{kind} {count}" for kind, count in sorted(result.by_type.items()))
+        print(f"{slug}: {result.total} resources indexed again" + (f" ({kinds})" if kinds else ""))
+    if not done:
+        print("no organisations")
+    return 0
+
+
 def _keys_rotate(_args: argparse.Namespace, settings: Settings) -> int:
     from_env = bool(Settings.from_env().encryption_keys)
     keyring = _keyring(settings)
@@ -293,6 +305,16 @@ def _parser() -> argparse.ArgumentParser:
     which.add_argument("--org", help="organisation slug or id")
     which.add_argument("--platform", action="store_true", help="the platform's own chain")
     verify.set_defaults(run=_audit_verify)
+
+    fhir = commands.add_parser("fhir", help="the FHIR store").add_subparsers(
+        dest="action", required=True, metavar="ACTION"
+    )
+    reindex = fhir.add_parser(
+        "reindex", help="rebuild search indexes (after a search-parameter change)", parents=[common]
+    )
+    reindex.add_argument("--org", help="organisation slug or id (default: every organisation)")
+    reindex.add_argument("--type", help="one resource type (default: every type)")
+    reindex.set_defaults(run=_fhir_reindex)
 
     keys = commands.add_parser("keys", help="encryption keys").add_subparsers(
         dest="action", required=True, metavar="ACTION"
