@@ -120,3 +120,49 @@ async def test_bad_modifiers_and_values_are_400(fhir: Fhir) -> None:
         issue = response.json()["issue"][0]
         assert issue["code"] == "invalid"
         assert issue["expression"][0].split(":")[0] == name.split(":")[0], name
+
+
+_V2_0203 = "http://terminology.hl7.org/CodeSystem/v2-0203"
+
+
+def _typed(code: str, value: str, system: str = "urn:hospital") -> dict[str, Any]:
+    """An identifier as mapped from PID-3: its type (MR, SS, ...) says what the number is."""
+    return {"type": {"coding": [{"system": _V2_0203, "code": code}]}, "system": system,
+            "value": value}  # fmt: skip
+
+
+async def test_identifier_of_type(fhir: Fhir) -> None:
+    record = await _create(fhir, {**person("x", "Doe", "Jane"),
+                                  "identifier": [_typed("MR", "4711"), _typed("SS", "999")]})  # fmt: skip
+    social = await _create(
+        fhir, {**person("y", "Roe", "Rick"), "identifier": [_typed("SS", "4711")]}
+    )
+    other = await _create(fhir, {**person("z", "Poe", "Edgar")})  # an untyped identifier
+    assert await _ids(fhir, "Patient", {"identifier:of-type": f"{_V2_0203}|MR|4711"}) == {record}
+    assert await _ids(fhir, "Patient", {"identifier:of-type": f"{_V2_0203}|SS|4711"}) == {social}
+    # The plain token search is unchanged: the value, whatever its type.
+    assert await _ids(fhir, "Patient", {"identifier": "urn:hospital|4711"}) == {record, social}
+    assert await _ids(fhir, "Patient", {"identifier": "4711"}) == {record, social}
+    # OR inside the value; AND with another parameter.
+    both = f"{_V2_0203}|MR|4711,{_V2_0203}|SS|4711"
+    assert await _ids(fhir, "Patient", {"identifier:of-type": both}) == {record, social}
+    assert await _ids(fhir, "Patient", {"identifier:of-type": both, "family": "Roe"}) == {social}
+    # The type system must match too; a type is not a value.
+    assert await _ids(fhir, "Patient", {"identifier:of-type": "urn:other|MR|4711"}) == set()
+    assert await _ids(fhir, "Patient", {"identifier": f"{_V2_0203}|MR"}) == set()
+    # The of-type rows are not identifier rows: :missing still sees every identifier.
+    assert await _ids(fhir, "Patient", {"identifier:missing": "false"}) == {record, social, other}
+    # Another organisation's typed identifier is never a match.
+    theirs = {**person("w", "Doe", "Jane"), "identifier": [_typed("MR", "4711")]}
+    created = await fhir.client.post(f"{BASE}/Patient", json=theirs, headers=fhir.b)
+    assert created.status_code == 201
+    assert await _ids(fhir, "Patient", {"identifier:of-type": f"{_V2_0203}|MR|4711"}) == {record}
+
+
+async def test_identifier_of_type_needs_three_parts(fhir: Fhir) -> None:
+    for value in ("MR|4711", f"{_V2_0203}||4711", f"{_V2_0203}|MR|", "a|b|c|d"):
+        refused = await fhir.client.get(
+            f"{BASE}/Patient", params={"identifier:of-type": value}, headers=fhir.a
+        )
+        assert refused.status_code == 400, (value, refused.text)
+        assert refused.json()["issue"][0]["expression"] == ["identifier:of-type"]

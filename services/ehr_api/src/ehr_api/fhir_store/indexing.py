@@ -43,6 +43,7 @@ __all__ = [
     "FAR_FUTURE",
     "FAR_PAST",
     "MAX_TEXT",
+    "OF_TYPE",
     "IndexRows",
     "compile_expression",
     "date_range",
@@ -51,6 +52,11 @@ __all__ = [
     "number_range",
     "values",
 ]
+
+#: Token rows for `:of-type` searches live under the parameter's name plus this suffix
+#: (`identifier:of-type`), so they never answer a plain `identifier` search: system is
+#: the Identifier.type coding's system, code "<type code>|<identifier value>".
+OF_TYPE = ":of-type"
 
 FAR_PAST = datetime(1, 1, 1, tzinfo=UTC)
 FAR_FUTURE = datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC)
@@ -438,6 +444,16 @@ def _tokens(type_: str, value: Any) -> Iterator[tuple[str, str]]:
         yield "", _cut(value)
 
 
+def _identifier_types(value: Any) -> Iterator[tuple[str, str]]:
+    """`identifier:of-type` rows: (type coding's system, "<type code>|<value>") per coding."""
+    if not isinstance(value, dict) or not isinstance(value.get("value"), str):
+        return
+    kind = value.get("type")
+    for coding in (kind.get("coding") or ()) if isinstance(kind, dict) else ():
+        if isinstance(coding, dict) and isinstance(coding.get("code"), str):
+            yield _cut(coding.get("system") or ""), _cut(f"{coding['code']}|{value['value']}")
+
+
 def _texts(type_: str, value: Any) -> Iterator[str]:
     if isinstance(value, str):
         if _primitive(type_):
@@ -551,6 +567,9 @@ def index(resource_type: str, content: Mapping[str, Any]) -> IndexRows:
             if kind in ("token", "uri"):
                 for system, code in _tokens(type_, value):
                     tokens[name, system, code] = None
+                if type_ == "Identifier":
+                    for system, code in _identifier_types(value):
+                        tokens[name + OF_TYPE, system, code] = None
             elif kind == "string":
                 for text in _texts(type_, value):
                     if isinstance(text, str) and text.strip():

@@ -21,7 +21,7 @@ from typing import Any
 from sqlalchemy import Select, and_, false, not_, or_, select
 
 from ehr_api.errors import BadRequestError
-from ehr_api.fhir_store.indexing import date_range, normalise, number_range
+from ehr_api.fhir_store.indexing import OF_TYPE, date_range, normalise, number_range
 from ehr_api.fhir_store.models import (
     FhirSearchDate,
     FhirSearchNumber,
@@ -36,7 +36,7 @@ __all__ = ["BUILDERS", "INDEXES", "MODIFIERS", "Context", "index_rows", "split"]
 _PREFIXES = frozenset({"eq", "ne", "gt", "lt", "ge", "le", "sa", "eb", "ap"})
 #: The modifiers each parameter type takes (a reference also takes `:Type`).
 MODIFIERS: dict[str, set[str]] = {
-    "token": {"not", "missing"},
+    "token": {"not", "missing", "of-type"},
     "uri": {"not", "missing", "below"},
     "string": {"exact", "contains", "missing"},
     "date": {"missing"},
@@ -171,6 +171,9 @@ def _token(ctx: Context, row: Any, rt: str, param: SearchParam, mod: str, values
         ids = [_unescape(value) for value in values]
         return row.id.not_in(ids) if mod == "not" else row.id.in_(ids)
     index = FhirSearchToken
+    if mod == "of-type":
+        typed = [_of_type(name, raw) for raw in values]
+        return row.id.in_(index_rows(ctx, index, rt, name + OF_TYPE, or_(*typed)))
     tests = []
     for raw in values:
         if param.type == "uri":
@@ -189,6 +192,20 @@ def _token(ctx: Context, row: Any, rt: str, param: SearchParam, mod: str, values
             raise BadRequestError(f"{name}: {raw!r} is not system|code", field=name)
     matching = row.id.in_(index_rows(ctx, index, rt, name, or_(*tests)))
     return not_(matching) if mod == "not" else matching
+
+
+def _of_type(name: str, raw: str) -> Any:
+    """`system|code|value` (Identifier.type's coding, then the value): the index test."""
+    parts = [_unescape(part) for part in split(raw, "|")]
+    if len(parts) != 3 or not parts[1] or not parts[2]:
+        raise BadRequestError(
+            f"{name}:of-type takes system|code|value (the identifier's type, then its"
+            f" value), not {raw!r}",
+            field=f"{name}:of-type",
+        )
+    system, code, value = parts
+    index = FhirSearchToken
+    return and_(index.system == system[:255], index.code == f"{code}|{value}"[:255])
 
 
 def _string(
