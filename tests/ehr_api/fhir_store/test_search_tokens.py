@@ -166,3 +166,44 @@ async def test_identifier_of_type_needs_three_parts(fhir: Fhir) -> None:
         )
         assert refused.status_code == 400, (value, refused.text)
         assert refused.json()["issue"][0]["expression"] == ["identifier:of-type"]
+
+
+def _lab(subject: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "resourceType": "Observation",
+        "status": "final",
+        "code": {"coding": [{"system": "http://loinc.org", "code": "8867-4"}]},
+        "subject": subject,
+    }
+
+
+async def test_reference_identifier_matches_logical_references(fhir: Fhir) -> None:
+    patient = await _create(fhir, person("m-1", "Doe", "Jane"))
+    logical = await _create(fhir, _lab({"identifier": {"system": "urn:mrn", "value": "m-1"}}))
+    both = await _create(
+        fhir,
+        _lab({"reference": f"Patient/{patient}",
+              "identifier": {"system": "urn:mrn", "value": "m-1"}}),
+    )  # fmt: skip
+    literal = await _create(fhir, _lab({"reference": f"Patient/{patient}"}))
+    # Reference.identifier only (as R4 defines it): a literal reference to a Patient with
+    # that identifier is not a match; chain `subject.identifier` for that.
+    found = await _ids(fhir, "Observation", {"subject:identifier": "urn:mrn|m-1"})
+    assert found == {logical, both}
+    assert await _ids(fhir, "Observation", {"subject:identifier": "m-1"}) == {logical, both}
+    assert await _ids(fhir, "Observation", {"subject:identifier": "urn:other|m-1"}) == set()
+    chained = await _ids(fhir, "Observation", {"subject.identifier": "urn:mrn|m-1"})
+    assert chained == {both, literal}
+    # Plain reference search is unchanged, and so is :missing.
+    assert await _ids(fhir, "Observation", {"subject": patient}) == {both, literal}
+    assert await _ids(fhir, "Observation", {"subject:missing": "true"}) == {logical}
+    # Another organisation's logical reference is never a match.
+    theirs = _lab({"identifier": {"system": "urn:mrn", "value": "m-1"}})
+    assert (
+        await fhir.client.post(f"{BASE}/Observation", json=theirs, headers=fhir.b)
+    ).status_code == 201
+    assert await _ids(fhir, "Observation", {"subject:identifier": "urn:mrn|m-1"}) == {logical, both}
+    bad = await fhir.client.get(
+        f"{BASE}/Observation", params={"subject:identifier": "a|b|c"}, headers=fhir.a
+    )
+    assert bad.status_code == 400 and bad.json()["issue"][0]["expression"] == ["subject:identifier"]

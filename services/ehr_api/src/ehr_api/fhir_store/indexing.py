@@ -40,6 +40,7 @@ from fhirpathpy.models import models
 from ehr_api.fhir_store.search_params import SearchParam, params_for
 
 __all__ = [
+    "BY_IDENTIFIER",
     "FAR_FUTURE",
     "FAR_PAST",
     "MAX_TEXT",
@@ -57,6 +58,9 @@ __all__ = [
 #: (`identifier:of-type`), so they never answer a plain `identifier` search: system is
 #: the Identifier.type coding's system, code "<type code>|<identifier value>".
 OF_TYPE = ":of-type"
+#: ... and rows for `:identifier` on a reference parameter (`subject:identifier`): the
+#: Reference.identifier a logical reference carries, as an identifier token.
+BY_IDENTIFIER = ":identifier"
 
 FAR_PAST = datetime(1, 1, 1, tzinfo=UTC)
 FAR_FUTURE = datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC)
@@ -583,6 +587,9 @@ def index(resource_type: str, content: Mapping[str, Any]) -> IndexRows:
             elif kind == "reference":
                 for reference in _references(type_, value, param.targets):
                     references[(name, *reference)] = None
+                if isinstance(value, dict):
+                    for system, code in _tokens("Identifier", value.get("identifier")):
+                        tokens[name + BY_IDENTIFIER, system, code] = None
     return IndexRows(
         tokens=[*tokens],
         strings=[(name, value, exact) for (name, exact), value in strings.items()],

@@ -21,7 +21,7 @@ from typing import Any
 from sqlalchemy import Select, and_, false, not_, or_, select
 
 from ehr_api.errors import BadRequestError
-from ehr_api.fhir_store.indexing import OF_TYPE, date_range, normalise, number_range
+from ehr_api.fhir_store.indexing import BY_IDENTIFIER, OF_TYPE, date_range, normalise, number_range
 from ehr_api.fhir_store.models import (
     FhirSearchDate,
     FhirSearchNumber,
@@ -42,7 +42,7 @@ MODIFIERS: dict[str, set[str]] = {
     "date": {"missing"},
     "number": {"missing"},
     "quantity": {"missing"},
-    "reference": {"missing"},
+    "reference": {"missing", "identifier"},
 }
 _NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")
 
@@ -181,17 +181,21 @@ def _token(ctx: Context, row: Any, rt: str, param: SearchParam, mod: str, values
             tests.append(index.code.like(_like(text) + "%", escape="\\") if mod == "below"
                          else index.code == text[:255])  # fmt: skip
             continue
-        parts = [_unescape(part)[:255] for part in split(raw, "|")]
-        if len(parts) == 1:
-            tests.append(index.code == parts[0])
-        elif len(parts) == 2 and (parts[0] or parts[1]):
-            system, code = parts
-            tests.append(and_(index.system == system, index.code == code) if code
-                         else index.system == system)  # fmt: skip
-        else:
-            raise BadRequestError(f"{name}: {raw!r} is not system|code", field=name)
+        tests.append(_system_code(name, raw))
     matching = row.id.in_(index_rows(ctx, index, rt, name, or_(*tests)))
     return not_(matching) if mod == "not" else matching
+
+
+def _system_code(name: str, raw: str) -> Any:
+    """The token index test of `code`, `system|code`, `|code` or `system|`."""
+    index = FhirSearchToken
+    parts = [_unescape(part)[:255] for part in split(raw, "|")]
+    if len(parts) == 1:
+        return index.code == parts[0]
+    if len(parts) == 2 and (parts[0] or parts[1]):
+        system, code = parts
+        return and_(index.system == system, index.code == code) if code else index.system == system
+    raise BadRequestError(f"{name}: {raw!r} is not system|code", field=name)
 
 
 def _of_type(name: str, raw: str) -> Any:
@@ -264,6 +268,11 @@ def _number_or_quantity(
 def _reference(
     ctx: Context, row: Any, rt: str, param: SearchParam, mod: str, values: list[str]
 ) -> Any:
+    if mod == "identifier":  # the identifier a logical reference carries
+        spec = f"{param.name}:identifier"
+        tests = [_system_code(spec, raw) for raw in values]
+        return row.id.in_(index_rows(ctx, FhirSearchToken, rt, param.name + BY_IDENTIFIER,
+                                     or_(*tests)))  # fmt: skip
     index = FhirSearchReference
     tests = []
     for raw in values:
