@@ -207,3 +207,29 @@ async def test_reference_identifier_matches_logical_references(fhir: Fhir) -> No
         f"{BASE}/Observation", params={"subject:identifier": "a|b|c"}, headers=fhir.a
     )
     assert bad.status_code == 400 and bad.json()["issue"][0]["expression"] == ["subject:identifier"]
+
+
+async def test_token_text_searches_what_people_read(fhir: Fhir) -> None:
+    def lab(text: str | None, display: str) -> dict[str, Any]:
+        code: dict[str, Any] = {"coding": [{"system": "http://loinc.org", "code": "2339-0",
+                                            "display": display}]}  # fmt: skip
+        if text:
+            code["text"] = text
+        return {"resourceType": "Observation", "status": "final", "code": code}
+
+    glucose = await _create(fhir, lab("Blood glucose", "Glucose [Mass/volume] in Blood"))
+    plain = await _create(fhir, lab(None, "Hemoglobin A1c/Hemoglobin.total in Blood"))
+    assert await _ids(fhir, "Observation", {"code:text": "glucose"}) == {glucose}
+    assert await _ids(fhir, "Observation", {"code:text": "GLUC"}) == {glucose}  # any word, any case
+    assert await _ids(fhir, "Observation", {"code:text": "blood"}) == {glucose, plain}
+    assert await _ids(fhir, "Observation", {"code:text": "hemoglobin a1c"}) == {plain}
+    assert await _ids(fhir, "Observation", {"code:text": "lucose"}) == set()  # not inside a word
+    assert await _ids(fhir, "Observation", {"code:text": "glucose,a1c"}) == {glucose, plain}
+    # The code itself is not text, and the plain token search is unchanged.
+    assert await _ids(fhir, "Observation", {"code:text": "2339"}) == set()
+    assert await _ids(fhir, "Observation", {"code": "http://loinc.org|2339-0"}) == {glucose, plain}
+    theirs = lab("Blood glucose", "Glucose")
+    assert (
+        await fhir.client.post(f"{BASE}/Observation", json=theirs, headers=fhir.b)
+    ).status_code == 201
+    assert await _ids(fhir, "Observation", {"code:text": "glucose"}) == {glucose}

@@ -45,6 +45,7 @@ __all__ = [
     "FAR_PAST",
     "MAX_TEXT",
     "OF_TYPE",
+    "TEXT",
     "IndexRows",
     "compile_expression",
     "date_range",
@@ -61,6 +62,9 @@ OF_TYPE = ":of-type"
 #: ... and rows for `:identifier` on a reference parameter (`subject:identifier`): the
 #: Reference.identifier a logical reference carries, as an identifier token.
 BY_IDENTIFIER = ":identifier"
+#: ... and string rows for `:text` on a token parameter (`code:text`): CodeableConcept.text
+#: and Coding.display, normalised as string parameters are.
+TEXT = ":text"
 
 FAR_PAST = datetime(1, 1, 1, tzinfo=UTC)
 FAR_FUTURE = datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC)
@@ -458,6 +462,18 @@ def _identifier_types(value: Any) -> Iterator[tuple[str, str]]:
             yield _cut(coding.get("system") or ""), _cut(f"{coding['code']}|{value['value']}")
 
 
+def _code_texts(type_: str, value: Any) -> Iterator[str]:
+    """What people read of a code: CodeableConcept.text and each Coding.display."""
+    if not isinstance(value, dict):
+        return
+    codings = value.get("coding") or () if type_ == "CodeableConcept" else ()
+    if type_ == "Coding":
+        codings = (value,)
+    texts = [value.get("text")] if type_ == "CodeableConcept" else []
+    texts += [coding.get("display") for coding in codings if isinstance(coding, dict)]
+    yield from (text for text in texts if isinstance(text, str) and text.strip())
+
+
 def _texts(type_: str, value: Any) -> Iterator[str]:
     if isinstance(value, str):
         if _primitive(type_):
@@ -574,6 +590,8 @@ def index(resource_type: str, content: Mapping[str, Any]) -> IndexRows:
                 if type_ == "Identifier":
                     for system, code in _identifier_types(value):
                         tokens[name + OF_TYPE, system, code] = None
+                for text in _code_texts(type_, value):
+                    strings.setdefault((name + TEXT, _cut(text)), normalise(text))
             elif kind == "string":
                 for text in _texts(type_, value):
                     if isinstance(text, str) and text.strip():

@@ -21,7 +21,14 @@ from typing import Any
 from sqlalchemy import Select, and_, false, not_, or_, select
 
 from ehr_api.errors import BadRequestError
-from ehr_api.fhir_store.indexing import BY_IDENTIFIER, OF_TYPE, date_range, normalise, number_range
+from ehr_api.fhir_store.indexing import (
+    BY_IDENTIFIER,
+    OF_TYPE,
+    TEXT,
+    date_range,
+    normalise,
+    number_range,
+)
 from ehr_api.fhir_store.models import (
     FhirSearchDate,
     FhirSearchNumber,
@@ -36,7 +43,7 @@ __all__ = ["BUILDERS", "INDEXES", "MODIFIERS", "Context", "index_rows", "split"]
 _PREFIXES = frozenset({"eq", "ne", "gt", "lt", "ge", "le", "sa", "eb", "ap"})
 #: The modifiers each parameter type takes (a reference also takes `:Type`).
 MODIFIERS: dict[str, set[str]] = {
-    "token": {"not", "missing", "of-type"},
+    "token": {"not", "missing", "of-type", "text"},
     "uri": {"not", "missing", "below"},
     "string": {"exact", "contains", "missing"},
     "date": {"missing"},
@@ -174,6 +181,12 @@ def _token(ctx: Context, row: Any, rt: str, param: SearchParam, mod: str, values
     if mod == "of-type":
         typed = [_of_type(name, raw) for raw in values]
         return row.id.in_(index_rows(ctx, index, rt, name + OF_TYPE, or_(*typed)))
+    if mod == "text":  # the words people read: the text, or a word of it, starts so
+        words = FhirSearchString.value
+        starts = [_like(normalise(_unescape(raw))) for raw in values]
+        tests = [or_(words.like(f"{start}%", escape="\\"), words.like(f"% {start}%", escape="\\"))
+                 for start in starts]  # fmt: skip
+        return row.id.in_(index_rows(ctx, FhirSearchString, rt, name + TEXT, or_(*tests)))
     tests = []
     for raw in values:
         if param.type == "uri":
