@@ -158,7 +158,11 @@ async def test_metadata_is_json_only(fhir: Fhir) -> None:
     assert [op["name"] for op in patient_entry["operation"]] == ["validate", "everything"]
     assert "Observation:subject" in patient_entry["searchRevInclude"]
     assert "Patient:general-practitioner" in patient_entry["searchInclude"]
-    assert statement["rest"][0]["interaction"] == [{"code": "transaction"}, {"code": "batch"}]
+    assert statement["rest"][0]["interaction"] == [
+        {"code": "transaction"},
+        {"code": "batch"},
+        {"code": "history-system"},
+    ]
     audit_entry = next(r for r in statement["rest"][0]["resource"] if r["type"] == "AuditEvent")
     assert {i["code"] for i in audit_entry["interaction"]} == {"read", "vread", "search-type"}
     assert validate_resource(statement) == []  # the statement is itself valid R4

@@ -149,3 +149,65 @@ async def test_history_at_keeps_versions_current_during_the_period(fhir: Fhir) -
     bad = await client.get(instance, params={"_at": "last week"}, headers=a)
     assert bad.status_code == 400
     assert bad.json()["issue"][0]["expression"] == ["_at"]
+
+
+def _observation(patient_ref: str) -> dict[str, Any]:
+    return {
+        "resourceType": "Observation",
+        "status": "final",
+        "code": {"coding": [{"system": "http://loinc.org", "code": "8867-4"}]},
+        "subject": {"reference": patient_ref},
+    }
+
+
+async def test_system_history_pages_through_every_type(fhir: Fhir) -> None:
+    client, a = fhir.client, fhir.a
+    # The same id under two types: the keyset must tell them apart.
+    same = {**patient("s-1"), "id": "same"}
+    assert (await client.put(f"{BASE}/Patient/same", json=same, headers=a)).status_code == 201
+    obs = {**_observation("Patient/same"), "id": "same"}
+    assert (await client.put(f"{BASE}/Observation/same", json=obs, headers=a)).status_code == 201
+    for n in range(3):
+        await client.post(f"{BASE}/Patient", json=patient(f"s-{n + 2}"), headers=a)
+    assert (await client.delete(f"{BASE}/Observation/same", headers=a)).status_code == 200
+    await client.post(f"{BASE}/Patient", json=patient("theirs"), headers=fhir.b)
+
+    whole = (await client.get(f"{BASE}/_history", headers=a)).json()
+    assert whole["type"] == "history" and whole["total"] == 6
+    keys = [
+        (entry["request"]["method"], entry["fullUrl"].split("/R4/")[1]) for entry in whole["entry"]
+    ]
+    assert keys[0] == ("DELETE", "Observation/same")  # newest first
+    assert ("POST", "Patient/same") in keys and ("POST", "Observation/same") in keys
+    pages = await _walk(client, f"{BASE}/_history?_count=2", a)
+    assert [len(page["entry"]) for page in pages] == [2, 2, 2]
+    paged = [
+        entry["fullUrl"] + entry["response"]["etag"] for page in pages for entry in page["entry"]
+    ]
+    assert paged == [entry["fullUrl"] + entry["response"]["etag"] for entry in whole["entry"]]
+    since = (await client.get(f"{BASE}/_history", params={"_since": "2999-01-01T00:00:00Z"},
+                              headers=a)).json()  # fmt: skip
+    assert since["total"] == 0
+
+
+async def test_system_history_stays_in_the_organisation_and_its_permissions(fhir: Fhir) -> None:
+    client, a, b = fhir.client, fhir.a, fhir.b
+    await client.post(f"{BASE}/Patient", json=patient("mine"), headers=a)
+    await client.post(f"{BASE}/Patient", json=patient("theirs"), headers=b)
+    first = (await client.get(f"{BASE}/_history?_count=1", headers=a)).json()
+    assert first["total"] == 1
+    ours = (await client.get(f"{BASE}/_history", headers=a)).json()
+    assert [e["resource"]["identifier"][0]["value"] for e in ours["entry"]] == ["mine"]
+    # B cannot page with A's cursor; a type-level cursor is no system-level one either.
+    await client.post(f"{BASE}/Patient", json=patient("mine-2"), headers=a)
+    a_next = _link((await client.get(f"{BASE}/_history?_count=1", headers=a)).json(), "next")
+    assert a_next is not None
+    assert (await client.get(a_next, headers=b)).status_code == 400
+    typed = _link((await client.get(f"{BASE}/Patient/_history?_count=1", headers=a)).json(), "next")
+    assert typed is not None
+    cursor = typed.split("_cursor=")[1]
+    crossed = await client.get(f"{BASE}/_history", params={"_cursor": cursor}, headers=a)
+    assert crossed.status_code == 400
+    # An auditor reads no stored type: 403, not an empty or partial history.
+    auditor = fhir.harness.auth("org-a", "auditor")
+    assert (await client.get(f"{BASE}/_history", headers=auditor)).status_code == 403

@@ -128,7 +128,11 @@ def capability_statement(base_url: str, *, update_create: bool = True) -> dict[s
             {
                 "mode": "server",
                 "resource": resources,
-                "interaction": [{"code": "transaction"}, {"code": "batch"}],
+                "interaction": [
+                    {"code": "transaction"},
+                    {"code": "batch"},
+                    {"code": "history-system"},
+                ],
             }
         ],
     }

@@ -1,13 +1,14 @@
-"""The history interactions (instance and type): every version, tombstones included.
+"""The history interactions (instance, type and system): every version, tombstones included.
 
 Versions come from `fhir_resource_history` of the caller's organisation only; the
 request method of a version is inferred from it (a tombstone was a DELETE, version 1 a
 create, any other version an update).
 
-Pages are a keyset over (last_updated desc, id, version_id desc): the `next` cursor holds
-the last version shown, so versions written while a client pages arrive at the top and
-never shift or repeat what it has yet to read. The cursor is bound to the organisation
-and to the listing (`history:Patient` or `history:Patient/1`), see `paging`.
+Pages are a keyset over (last_updated desc, resource_type, id, version_id desc): the `next`
+cursor holds the last version shown, so versions written while a client pages arrive at
+the top and never shift or repeat what it has yet to read. The cursor is bound to the
+organisation and to the listing (`history:Patient`, `history:Patient/1`, or `history:*`
+for the system level, which lists only the types the caller may read), see `paging`.
 """
 
 from __future__ import annotations
@@ -50,6 +51,7 @@ class _After:
     """The last version a page showed: the next page starts strictly after it."""
 
     last_updated: datetime
+    resource_type: str
     id: str
     version_id: int
 
@@ -66,14 +68,17 @@ def _instant(name: str, value: str) -> datetime:
     return moment
 
 
-def _kind(resource_type: str, resource_id: str | None) -> str:
-    return f"history:{resource_type}" + (f"/{resource_id}" if resource_id is not None else "")
+def _kind(resource_type: str | None, resource_id: str | None) -> str:
+    listing = resource_type or "*"
+    return f"history:{listing}" + (f"/{resource_id}" if resource_id is not None else "")
 
 
-def _after(position: dict[str, Any]) -> _After:
+def _after(position: dict[str, Any], resource_type: str | None) -> _After:
     try:
         moment = datetime.fromisoformat(str(position["t"]))
-        after = _After(moment, str(position["i"]), int(position["v"]))
+        # Cursors of one type made before the system level existed carry no "r".
+        kind = str(position["r"] if "r" in position or resource_type is None else resource_type)
+        after = _After(moment, kind, str(position["i"]), int(position["v"]))
     except (KeyError, TypeError, ValueError) as exc:
         raise BadRequestError("the paging cursor is not valid", field=CURSOR) from exc
     if moment.tzinfo is None:
@@ -82,7 +87,12 @@ def _after(position: dict[str, Any]) -> _After:
 
 
 def _position(row: FhirResourceHistory) -> dict[str, Any]:
-    return {"t": row.last_updated.isoformat(), "i": row.id, "v": row.version_id}
+    return {
+        "t": row.last_updated.isoformat(),
+        "r": row.resource_type,
+        "i": row.id,
+        "v": row.version_id,
+    }
 
 
 def _period(value: str) -> tuple[datetime, datetime]:
@@ -109,13 +119,16 @@ def _current_during(low: datetime, high: datetime) -> ColumnElement[bool]:
 def _versions(
     *,
     org_id: uuid.UUID,
-    resource_type: str,
+    types: Sequence[str],
     resource_id: str | None,
     since: datetime | None,
     at: tuple[datetime, datetime] | None,
 ) -> Select[Any]:
     version = FhirResourceHistory
-    query = select(version).where(version.org_id == org_id, version.resource_type == resource_type)
+    same_type = (
+        version.resource_type == types[0] if len(types) == 1 else version.resource_type.in_(types)
+    )
+    query = select(version).where(version.org_id == org_id, same_type)
     if resource_id is not None:
         query = query.where(version.id == resource_id)
     if since is not None:
@@ -126,13 +139,16 @@ def _versions(
 
 
 def _beyond(after: _After) -> ColumnElement[bool]:
-    """Rows that sort after `after` in (last_updated desc, id asc, version_id desc)."""
+    """Rows that sort after `after` in (last_updated desc, resource_type, id, version_id
+    desc)."""
     version = FhirResourceHistory
     same_time = version.last_updated == after.last_updated
+    same_type = and_(same_time, version.resource_type == after.resource_type)
     return or_(
         version.last_updated < after.last_updated,
-        and_(same_time, version.id > after.id),
-        and_(same_time, version.id == after.id, version.version_id < after.version_id),
+        and_(same_time, version.resource_type > after.resource_type),
+        and_(same_type, version.id > after.id),
+        and_(same_type, version.id == after.id, version.version_id < after.version_id),
     )
 
 
@@ -140,13 +156,15 @@ async def history(
     db: AsyncSession,
     *,
     org_id: uuid.UUID,
-    resource_type: str,
+    resource_type: str | None,
     resource_id: str | None = None,
     query: Sequence[tuple[str, str]] = (),
+    readable: Sequence[str] = (),
 ) -> HistoryResult:
     """Versions newest first, filtered by `_since` and `_at`, at most `_count`, after
     `_cursor`. `_at` (a date or dateTime, its precision giving a period) keeps the
-    versions that were current at some moment of that period.
+    versions that were current at some moment of that period. `resource_type` None is
+    the system level: the versions of the `readable` types (those the caller may read).
 
     `total` counts every version the filters admit, whichever page this is.
 
@@ -155,7 +173,11 @@ async def history(
             for another organisation or another history listing.
         NotFoundError: an instance with no version in this organisation.
     """
-    check_type(resource_type)
+    if resource_type is not None:
+        check_type(resource_type)
+    elif resource_id is not None or not readable:
+        raise ValueError("the system level takes the readable types and no resource id")
+    types = [resource_type] if resource_type is not None else sorted(readable)
     kind = _kind(resource_type, resource_id)
     since: datetime | None = None
     at: tuple[datetime, datetime] | None = None
@@ -164,7 +186,7 @@ async def history(
     applied: list[tuple[str, str]] = []
     for name, value in query:
         if name == CURSOR:
-            after = _after(decode_cursor(value, org_id=org_id, kind=kind))
+            after = _after(decode_cursor(value, org_id=org_id, kind=kind), resource_type)
             continue
         if name == "_since":
             since = _instant(name, value)
@@ -177,21 +199,20 @@ async def history(
         else:
             continue
         applied.append((name, value))
-    if resource_id is not None:
+    if resource_type is not None and resource_id is not None:
         current = await repository.get_current(
             db, org_id=org_id, resource_type=resource_type, resource_id=resource_id
         )
         if current is None:
             raise NotFoundError(f"{resource_type}/{resource_id} is not known")
-    matching = _versions(
-        org_id=org_id, resource_type=resource_type, resource_id=resource_id, since=since, at=at
-    )
+    matching = _versions(org_id=org_id, types=types, resource_id=resource_id, since=since, at=at)
     total = int(await db.scalar(select(func.count()).select_from(matching.subquery())) or 0)
     if not limit:
         return HistoryResult(total, [], applied)
     page = matching if after is None else matching.where(_beyond(after))
     ordered = page.order_by(
         FhirResourceHistory.last_updated.desc(),
+        FhirResourceHistory.resource_type,
         FhirResourceHistory.id,
         FhirResourceHistory.version_id.desc(),
     ).limit(limit + 1)  # one more than shown says whether a next page exists

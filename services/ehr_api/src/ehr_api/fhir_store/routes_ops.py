@@ -1,4 +1,4 @@
-"""FHIR routes beyond plain CRUD: history (instance, type), `$validate`, JSON Patch.
+"""FHIR routes beyond plain CRUD: history (instance, type, system), `$validate`, JSON Patch.
 
 `/{type}/_history` is never taken for a read of a resource whose id is "_history": the
 FHIR router tries literal segments before parameters.
@@ -12,7 +12,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from ehr_api.audit.middleware import annotate
-from ehr_api.errors import UnsupportedMediaTypeError
+from ehr_api.auth.rbac import fhir_action, fhir_object
+from ehr_api.deps import organisation_of
+from ehr_api.errors import ForbiddenError, UnsupportedMediaTypeError
 from ehr_api.fhir_store import history, operations, service
 from ehr_api.fhir_store.dispatch import FhirCall, FhirRouter
 from ehr_api.fhir_store.http import base_url, if_match, read_json, respond
@@ -26,13 +28,13 @@ routes = FhirRouter()
 
 
 def _history_response(
-    request: Request, resource_type: str, result: history.HistoryResult
+    request: Request, resource_type: str | None, result: history.HistoryResult
 ) -> JSONResponse:
-    annotate(
-        request,
-        resource_type=resource_type,
-        resource_ids=list(dict.fromkeys(row.id for row in result.versions)),
+    """The history Bundle; the audit row names the ids shown (`Type/id` at system level)."""
+    shown = (
+        row.id if resource_type else f"{row.resource_type}/{row.id}" for row in result.versions
     )
+    annotate(request, resource_type=resource_type, resource_ids=list(dict.fromkeys(shown)))
     plain = str(request.url.replace(query=""))  # links repeat only what was understood
     cursor = request.query_params.get(history.CURSOR)
     self_query = [*result.applied, *([(history.CURSOR, cursor)] if cursor else [])]
@@ -42,6 +44,27 @@ def _history_response(
         next_url = plain + "?" + urlencode([*result.applied, (history.CURSOR, result.next_cursor)])
     body = history.bundle(base_url(request), self_url, result, next_url=next_url)
     return JSONResponse(body, media_type=FHIR_JSON)
+
+
+@routes.get("/_history")
+async def history_system(call: FhirCall) -> Response:
+    """Every type's versions the caller may read (403 when that is none), newest first."""
+    principal = await call.principal()
+    access, act = call.access, fhir_action("history-type")
+    readable = [
+        kind
+        for kind in sorted(service.supported_types())
+        if await access.allowed(principal, fhir_object(kind), act)
+    ]
+    if not readable:
+        raise ForbiddenError("the system history needs read permission on some resource type")
+    org_id = organisation_of(principal)
+    query = list(call.request.query_params.multi_items())
+    async with call.session(read_only=True) as db:
+        result = await history.history(
+            db, org_id=org_id, resource_type=None, query=query, readable=readable
+        )
+    return _history_response(call.request, None, result)
 
 
 @routes.get("/{resource_type}/_history")
