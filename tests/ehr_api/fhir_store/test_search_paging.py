@@ -147,3 +147,37 @@ async def test_elements_and_summary_shape_the_matches_only(fhir: Fhir) -> None:
     assert "managingOrganization" in summary.json()["entry"][0]["resource"]
     bad = await fhir.client.get(f"{BASE}/Patient", params={"_summary": "most"}, headers=fhir.a)
     assert bad.status_code == 400 and bad.json()["issue"][0]["expression"] == ["_summary"]
+
+
+async def test_updates_while_paging_never_make_a_page_skip_a_resource(fhir: Fhir) -> None:
+    """The default order pages by keyset: a resource updated behind the client moves to
+    the end (and is seen again there) instead of shifting an unseen one off the next page,
+    as an offset would."""
+    created = await _patients(fhir, 7)
+    params = {"family": "page", "_count": "3"}
+    first = (await fhir.client.get(f"{BASE}/Patient", params=params, headers=fhir.a)).json()
+    assert _ids(first) == created[:3]
+    moved = created[0]
+    body = {"resourceType": "Patient", "id": moved, "name": [{"family": "Page-moved"}]}
+    assert (await fhir.client.put(f"{BASE}/Patient/{moved}", json=body, headers=fhir.a)).is_success
+    seen, bundle = _ids(first), first
+    while (url := _link(bundle, "next")) is not None:
+        bundle = (await fhir.client.get(url, headers=fhir.a)).json()
+        seen += _ids(bundle)
+    assert seen == [*created, moved]  # every resource, the moved one again at its new place
+    # Back from the last page: the page before it, as the client saw it.
+    back = _link(bundle, "previous")
+    assert back is not None
+    assert _ids((await fhir.client.get(back, headers=fhir.a)).json()) == created[3:6]
+
+
+async def test_an_explicit_sort_pages_too(fhir: Fhir) -> None:
+    created = await _patients(fhir, 5)
+    params = {"family": "page", "_count": "2", "_sort": "-_lastUpdated"}
+    bundle = (await fhir.client.get(f"{BASE}/Patient", params=params, headers=fhir.a)).json()
+    seen = _ids(bundle)
+    while (url := _link(bundle, "next")) is not None:
+        bundle = (await fhir.client.get(url, headers=fhir.a)).json()
+        assert bundle["total"] == 5
+        seen += _ids(bundle)
+    assert seen == created[::-1]

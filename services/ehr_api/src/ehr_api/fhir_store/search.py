@@ -22,9 +22,10 @@ import json
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, false, func, not_, or_, select, true
+from sqlalchemy import Select, and_, false, func, not_, or_, select, true
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.orm import aliased
 from sqlalchemy.sql.elements import UnaryExpression
@@ -276,6 +277,97 @@ def _result_param(ctx: Context, rt: str, name: str, value: str, options: _Option
         options.cursor = value
 
 
+@dataclass(frozen=True, slots=True)
+class _Page:
+    """One page of matches and where the pages beside it start (cursor positions)."""
+
+    rows: list[FhirResource]
+    more: bool  # rows exist after this page
+    after_first: bool  # this is not the first page
+    next: dict[str, Any] | None
+    previous: dict[str, Any] | None
+
+
+async def _offset_page(
+    db: AsyncSession | AsyncConnection, where: list[Any], order: list[Any],
+    position: dict[str, Any], count: int,
+) -> _Page:  # fmt: skip
+    """A page of an explicit `_sort`: by offset (`{"n": offset}`)."""
+    offset = position.get("n", 0) if position else 0
+    if not isinstance(offset, int) or isinstance(offset, bool):
+        raise BadRequestError("the paging cursor is not valid", field=CURSOR)
+    offset = max(0, offset)
+    rows: list[FhirResource] = []
+    if count:
+        query = select(*repository.RESOURCE_COLUMNS).where(*where).order_by(*order)
+        rows = await repository.load(db, query.offset(offset).limit(count + 1))
+    more, rows = len(rows) > count, rows[:count]
+    return _Page(
+        rows, more, offset > 0,
+        next={"n": offset + count} if more else None,
+        previous={"n": max(0, offset - count)} if offset and count else None,
+    )  # fmt: skip
+
+
+async def _keyset_page(
+    db: AsyncSession | AsyncConnection, where: list[Any], position: dict[str, Any], count: int
+) -> _Page:
+    """A page in the default order (last updated, then id), by keyset: the cursor holds
+    the row a page starts after (`a`) or ends before (`b`). A resource updated while a
+    client pages moves to the end and may show up twice, but no other resource is ever
+    skipped, as offsets would when rows before the page move away."""
+    if not count:
+        return _Page([], False, bool(position), None, None)
+    after, before = _anchor(position, "a"), _anchor(position, "b")
+    moment, ident = FhirResource.last_updated, FhirResource.id
+    query = select(*repository.RESOURCE_COLUMNS).where(*where)
+    if before is not None:  # walking back: the `count` rows just before the anchor
+        query = query.where(_beyond(moment, ident, before, later=False))
+        rows = await repository.load(
+            db, query.order_by(moment.desc(), ident.desc()).limit(count + 1)
+        )
+        earlier, rows = len(rows) > count, rows[:count][::-1]
+        return _Page(
+            rows, True, True,
+            next={"a": _key(rows[-1])} if rows else {"n": 0},
+            previous={"b": _key(rows[0])} if earlier and rows else None,
+        )  # fmt: skip
+    if after is not None:
+        query = query.where(_beyond(moment, ident, after, later=True))
+    rows = await repository.load(db, query.order_by(moment, ident).limit(count + 1))
+    more, rows = len(rows) > count, rows[:count]
+    return _Page(
+        rows, more, after is not None,
+        next={"a": _key(rows[-1])} if more else None,
+        previous={"b": _key(rows[0])} if after is not None and rows else None,
+    )  # fmt: skip
+
+
+def _key(row: FhirResource) -> list[str]:
+    return [row.last_updated.isoformat(), row.id]
+
+
+def _anchor(position: dict[str, Any], name: str) -> tuple[datetime, str] | None:
+    if name not in position:
+        return None
+    try:
+        moment, ident = position[name]
+        anchor = datetime.fromisoformat(moment), str(ident)
+    except (TypeError, ValueError) as exc:
+        raise BadRequestError("the paging cursor is not valid", field=CURSOR) from exc
+    if anchor[0].tzinfo is None:
+        raise BadRequestError("the paging cursor is not valid", field=CURSOR)
+    return anchor
+
+
+def _beyond(moment: Any, ident: Any, anchor: tuple[datetime, str], *, later: bool) -> Any:
+    """(moment, ident) after `anchor` (`later`) or before it, in (moment, ident) order."""
+    at, key = anchor
+    if later:
+        return or_(moment > at, and_(moment == at, ident > key))
+    return or_(moment < at, and_(moment == at, ident < key))
+
+
 def _digest(applied: Sequence[tuple[str, str]]) -> str:
     """What a cursor pins: the query without its page size."""
     kept = sorted((name, value) for name, value in applied if name != "_count")
@@ -321,29 +413,30 @@ async def run(
         if name not in _UNLINKED:
             applied.append((name, value))
     kind = f"search:{resource_type}"
-    offset = 0
+    digest = _digest(applied)
+    position: dict[str, Any] = {}
     if options.cursor:
         position = decode_cursor(options.cursor, org_id=org_id, kind=kind)
-        if position.get("q") != _digest(applied) or not isinstance(position.get("n"), int):
+        if position.get("q") != digest:
             raise BadRequestError("the paging cursor was made for another query", field=CURSOR)
-        offset = max(0, position["n"])
     where = [FhirResource.org_id == org_id, FhirResource.resource_type == resource_type,
              FhirResource.deleted.is_(False), *clauses]  # fmt: skip
     count = 0 if elements.count_only(options.summary) else options.count
-    rows: list[FhirResource] = []
-    if count:
-        order = options.order or [FhirResource.last_updated.asc(), FhirResource.id.asc()]
-        page = select(*repository.RESOURCE_COLUMNS).where(*where).order_by(*order)
-        rows = await repository.load(db, page.offset(offset).limit(count + 1))
-    more, rows = len(rows) > count, rows[:count]
+    if options.order:
+        page = await _offset_page(db, where, options.order, position, count)
+    else:
+        page = await _keyset_page(db, where, position, count)
+    rows = page.rows
     # A first page that holds the whole result is its own total: no COUNT.
-    counted = not count or (options.total != "none" and (offset > 0 or more))
-    total = offset + len(rows)
+    counted = not count or (options.total != "none" and (page.after_first or page.more))
+    total = len(rows)
     if counted:
         total = await db.scalar(select(func.count()).select_from(FhirResource).where(*where)) or 0
 
-    def cursor(at: int) -> str:
-        return encode_cursor(org_id=org_id, kind=kind, position={"n": at, "q": _digest(applied)})
+    def cursor(at: dict[str, Any] | None) -> str | None:
+        if at is None:
+            return None
+        return encode_cursor(org_id=org_id, kind=kind, position={**at, "q": digest})
 
     included = await includes.resolve(db, org_id=org_id, matches=rows, specs=options.specs)
     return SearchResult(
@@ -353,8 +446,8 @@ async def run(
         included=included,
         total_known=counted or options.total != "none",
         cursor=options.cursor,
-        next_cursor=cursor(offset + count) if more else None,
-        previous_cursor=cursor(max(0, offset - count)) if offset and count else None,
+        next_cursor=cursor(page.next),
+        previous_cursor=cursor(page.previous),
         summary=options.summary,
         elements=options.elements,
         ignored=ignored,
