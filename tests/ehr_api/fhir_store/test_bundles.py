@@ -284,6 +284,28 @@ async def test_two_posts_with_the_same_if_none_exist_store_one_resource(fhir: Fh
     assert everyone.json()["total"] == 1
 
 
+async def test_batch_reads_honour_if_none_match_and_if_modified_since(fhir: Fhir) -> None:
+    pid = await create(fhir, patient("B-304"), fhir.a)
+    url = f"Patient/{pid}"
+    body = bundle(
+        "batch",
+        entry("GET", url, ifNoneMatch='W/"1"'),
+        entry("GET", url, ifNoneMatch='W/"0"'),
+        entry("GET", url, ifModifiedSince="2999-01-01T00:00:00Z"),
+        entry("GET", url, ifModifiedSince="2001-01-01T00:00:00Z"),
+    )
+    answer = (await post(fhir, body, fhir.a)).json()["entry"]
+    assert [item["response"]["status"] for item in answer] == [
+        "304 Not Modified", "200 OK", "304 Not Modified", "200 OK",
+    ]  # fmt: skip
+    assert [("resource" in item) for item in answer] == [False, True, False, True]
+    assert all(item["response"]["etag"] == 'W/"1"' for item in answer)
+    bad = bundle("batch", entry("GET", url, ifNoneMatch=1))
+    assert (
+        (await post(fhir, bad, fhir.a)).json()["entry"][0]["response"]["status"].startswith("400")
+    )
+
+
 async def test_conditional_references_need_exactly_one_match(fhir: Fhir) -> None:
     pid = await create(fhir, patient("C-1"), fhir.a)
     body = bundle(

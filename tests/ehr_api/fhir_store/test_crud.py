@@ -172,3 +172,36 @@ async def test_metadata_is_json_only(fhir: Fhir) -> None:
     xml = await fhir.client.get(f"{BASE}/metadata", headers=xml_only)
     assert xml.status_code == 406
     assert xml.json()["resourceType"] == "OperationOutcome"
+
+
+async def test_conditional_read_answers_304_for_a_current_copy(fhir: Fhir) -> None:
+    client, a = fhir.client, fhir.a
+    created = await client.post(f"{BASE}/Patient", json=patient("cr-1"), headers=a)
+    pid, etag = created.json()["id"], created.headers["ETag"]
+    url = f"{BASE}/Patient/{pid}"
+    current = await client.get(url, headers={**a, "If-None-Match": etag})
+    assert current.status_code == 304 and current.content == b""
+    assert current.headers["ETag"] == etag and "Last-Modified" in current.headers
+    for tags in ('"1"', 'W/"7", W/"1"', "*"):
+        assert (await client.get(url, headers={**a, "If-None-Match": tags})).status_code == 304
+    stale = await client.get(url, headers={**a, "If-None-Match": 'W/"0"'})
+    assert stale.status_code == 200 and stale.json()["id"] == pid
+    modified = created.headers["Last-Modified"]
+    since = await client.get(url, headers={**a, "If-Modified-Since": modified})
+    assert since.status_code == 304
+    earlier = "Mon, 01 Jan 2001 00:00:00 GMT"
+    assert (await client.get(url, headers={**a, "If-Modified-Since": earlier})).status_code == 200
+    garbage = await client.get(url, headers={**a, "If-Modified-Since": "yesterday"})
+    assert garbage.status_code == 200  # an unreadable date is ignored (RFC 9110)
+    # If-None-Match decides when both are sent.
+    both = {"If-None-Match": 'W/"0"', "If-Modified-Since": modified}
+    assert (await client.get(url, headers={**a, **both})).status_code == 200
+    # After an update the old tag is stale; another organisation gets its 404 as ever.
+    body = {**patient("cr-1"), "id": pid, "gender": "other"}
+    assert (await client.put(url, json=body, headers=a)).status_code == 200
+    after = await client.get(url, headers={**a, "If-None-Match": etag})
+    assert after.status_code == 200 and after.headers["ETag"] == 'W/"2"'
+    assert (await client.get(url, headers={**fhir.b, "If-None-Match": "*"})).status_code == 404
+    statement = (await client.get(f"{BASE}/metadata", headers=a)).json()
+    patient_entry = next(r for r in statement["rest"][0]["resource"] if r["type"] == "Patient")
+    assert patient_entry["conditionalRead"] == "full-support"

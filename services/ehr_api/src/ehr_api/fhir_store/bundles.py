@@ -40,6 +40,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from ehr_api.errors import BadRequestError, DomainError, TooManyEntriesError
 from ehr_api.fhir_store import bundle_references, elements, operations, service
 from ehr_api.fhir_store.bundle_references import PLACEHOLDER_PREFIXES
+from ehr_api.fhir_store.conditional_read import not_modified
 from ehr_api.fhir_store.models import FhirResource, FhirResourceHistory
 
 __all__ = [
@@ -103,6 +104,8 @@ class _Entry:
     full_url: str | None = None
     if_match: int | None = None
     if_none_exist: str | None = None
+    if_none_match: str | None = None
+    if_modified_since: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -262,6 +265,11 @@ def _fill(entry: _Entry, item: Any, base: str) -> None:
     entry.resource = resource
     entry.full_url = full_url if isinstance(full_url, str) else None
     entry.if_match = _version(request.get("ifMatch"), f"{at}.request.ifMatch")
+    for name in ("ifNoneMatch", "ifModifiedSince"):
+        if not isinstance(request.get(name, ""), str):
+            raise BadRequestError(f"{name} must be a string", field=f"{at}.request.{name}")
+    entry.if_none_match = request.get("ifNoneMatch")
+    entry.if_modified_since = request.get("ifModifiedSince")
     if_none_exist = request.get("ifNoneExist")
     entry.if_none_exist = if_none_exist if isinstance(if_none_exist, str) else None
     relative = url.removeprefix(base + "/") if url.startswith(base + "/") else url
@@ -482,9 +490,12 @@ async def _read(ctx: _Context, entry: _Entry) -> dict[str, Any]:
         row = await service.get(ctx.db, org_id=ctx.org_id, **key, resource_id=entry.resource_id)
     ctx.touched.setdefault(f"{kind}/{row.id}")
     answer: dict[str, Any] = {"fullUrl": f"{ctx.base}/{kind}/{row.id}"}
-    if entry.method == "GET":
+    current = not_modified(row.version_id, row.last_updated, if_none_match=entry.if_none_match,
+                           if_modified_since=entry.if_modified_since)  # fmt: skip
+    if entry.method == "GET" and not current:
         answer["resource"] = row.content
-    answer["response"] = {"status": _status(200), "etag": f'W/"{row.version_id}"',
+    answer["response"] = {"status": _status(304 if current else 200),
+                          "etag": f'W/"{row.version_id}"',
                           "lastModified": row.last_updated.isoformat()}  # fmt: skip
     return answer
 

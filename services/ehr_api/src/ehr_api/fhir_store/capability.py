@@ -100,6 +100,7 @@ def _resource(name: str, *, update_create: bool) -> dict[str, Any]:
         "readHistory": True,
         "updateCreate": update_create,
         "conditionalCreate": True,
+        "conditionalRead": "full-support",
         "conditionalUpdate": True,
         "conditionalDelete": "single",
         "searchInclude": ["*", *include[name]],

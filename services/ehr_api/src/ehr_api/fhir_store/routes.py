@@ -21,6 +21,7 @@ from starlette.responses import JSONResponse, Response
 from ehr_api.audit.middleware import annotate
 from ehr_api.fhir_store import elements, operations, service
 from ehr_api.fhir_store.capability import capability_statement
+from ehr_api.fhir_store.conditional_read import not_modified
 from ehr_api.fhir_store.dispatch import FhirCall, FhirEndpoints, FhirRouter
 from ehr_api.fhir_store.http import (
     base_url,
@@ -160,7 +161,8 @@ async def search_post(call: FhirCall) -> Response:
 
 @routes.get("/{resource_type}/{resource_id}")
 async def read(call: FhirCall) -> Response:
-    """Read; `_summary` / `_elements` shape the answer as they do a search's entries.
+    """Read; `_summary` / `_elements` shape the answer as they do a search's entries;
+    304 when `If-None-Match` / `If-Modified-Since` say the client's copy is current.
 
     On a Core connection, not an ORM session: the read is one Core SELECT, and the
     session's machinery was most of its cost."""
@@ -170,6 +172,14 @@ async def read(call: FhirCall) -> Response:
         row = await service.get(
             db, org_id=org_id, resource_type=resource_type, resource_id=call.resource_id
         )
+    headers = request.headers
+    if not_modified(
+        row.version_id,
+        row.last_updated,
+        if_none_match=headers.get("if-none-match"),
+        if_modified_since=headers.get("if-modified-since"),
+    ):
+        return respond(request, row, status=304, prefer="return=minimal")
     params = request.query_params
     if "_summary" not in params and "_elements" not in params:
         return respond(request, row)
