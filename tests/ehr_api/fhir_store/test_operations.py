@@ -210,3 +210,52 @@ async def test_conditional_delete_needs_the_delete_permission(fhir: Fhir) -> Non
     denied = await client.delete(f"{BASE}/Patient?identifier=urn:mrn|p-1", headers=clinician)
     assert denied.status_code == 403
     assert (await client.get(f"{BASE}/Patient/{pid}", headers=a)).status_code == 200
+
+
+async def test_validate_modes_and_profiles(fhir: Fhir) -> None:
+    client, a = fhir.client, fhir.a
+    pid = (await client.post(f"{BASE}/Patient", json=patient("vm"), headers=a)).json()["id"]
+
+    async def issues(url: str, **kwargs: object) -> list[dict[str, object]]:
+        response = await client.post(url, headers=a, **kwargs)  # type: ignore[arg-type]
+        assert response.status_code == 200, response.text
+        found: list[dict[str, object]] = response.json()["issue"]
+        return found
+
+    def wrapped(*parameters: dict[str, object]) -> dict[str, object]:
+        return {"resourceType": "Parameters", "parameter": list(parameters)}
+
+    # update: an id is needed at type level; the instance level has one.
+    no_id = await issues(f"{BASE}/Patient/$validate?mode=update", json=patient())
+    assert [(i["severity"], i["expression"]) for i in no_id] == [("error", ["Patient.id"])]
+    body = wrapped(
+        {"name": "resource", "resource": patient()}, {"name": "mode", "valueCode": "update"}
+    )
+    assert (await issues(f"{BASE}/Patient/{pid}/$validate", json=body))[0][
+        "diagnostics"
+    ] == "All OK"
+    # create: a client id is noted, not an error.
+    noted = await issues(f"{BASE}/Patient/$validate?mode=create", json={**patient(), "id": "mine"})
+    assert [i["severity"] for i in noted] == ["information"]
+    # delete: no body needed, nothing refuses it; an unknown id is still a 404.
+    assert (await issues(f"{BASE}/Patient/{pid}/$validate?mode=delete"))[0][
+        "diagnostics"
+    ] == "All OK"
+    gone = await client.post(f"{BASE}/Patient/nope/$validate?mode=delete", headers=a)
+    assert gone.status_code == 404
+    typed = await client.post(f"{BASE}/Patient/$validate?mode=delete", headers=a)
+    assert typed.status_code == 400
+    # Profiles are not checked, and the outcome says so rather than pretending.
+    profile = "http://hl7.org/fhir/us/core/StructureDefinition/us-core-patient"
+    body = wrapped(
+        {"name": "resource", "resource": patient()}, {"name": "profile", "valueUri": profile}
+    )
+    said = await issues(f"{BASE}/Patient/$validate", json=body)
+    assert [(i["severity"], i["code"]) for i in said] == [("warning", "not-supported")]
+    assert profile in str(said[0]["diagnostics"])
+    # Bad modes and empty bodies are 400s.
+    bad_mode = await client.post(f"{BASE}/Patient/$validate?mode=upsert", json=patient(), headers=a)
+    assert bad_mode.status_code == 400 and bad_mode.json()["issue"][0]["expression"] == ["mode"]
+    assert (await client.post(f"{BASE}/Patient/$validate", headers=a)).status_code == 400
+    # Validating never stores anything.
+    assert (await client.get(f"{BASE}/Patient", headers=a)).json()["total"] == 1

@@ -20,21 +20,73 @@ from ehr_api.fhir_store.json_patch import PatchFailedError, PatchSyntaxError, ap
 from ehr_api.fhir_store.models import FhirResource
 from ehr_api.fhir_store.service import BadRequestError, PreconditionFailedError
 
-__all__ = ["conditional_delete", "conditional_update", "patch", "validation_issues"]
+__all__ = [
+    "VALIDATE_MODES",
+    "conditional_delete",
+    "conditional_update",
+    "patch",
+    "validate_options",
+    "validation_issues",
+]
 
 
 def _issue(severity: str, code: str, expression: str, text: str) -> dict[str, Any]:
     return {"severity": severity, "code": code, "expression": [expression], "diagnostics": text}
 
 
+#: `$validate` modes (R4 Resource-validate): what the content is checked as.
+VALIDATE_MODES = frozenset({"create", "update", "delete", "profile"})
+
+
+def validate_options(body: Any, query: Sequence[tuple[str, str]]) -> tuple[str | None, list[str]]:
+    """`$validate`'s `mode` and `profile`s, from the Parameters body or the URL.
+
+    Raises:
+        BadRequestError: a mode R4 does not define.
+    """
+    mode: str | None = None
+    profiles: list[str] = []
+    named: list[tuple[str, Any]] = list(query)
+    if isinstance(body, dict) and body.get("resourceType") == "Parameters":
+        for item in body.get("parameter") or ():
+            if isinstance(item, dict) and item.get("name") in ("mode", "profile"):
+                value = next((v for k, v in item.items() if k.startswith("value")), None)
+                named.append((item["name"], value))
+    for name, value in named:
+        if name == "mode":
+            if value not in VALIDATE_MODES:
+                modes = ", ".join(sorted(VALIDATE_MODES))
+                raise BadRequestError(f"$validate mode is one of {modes}, not {value!r}",
+                                      field="mode")  # fmt: skip
+            mode = value
+        elif name == "profile" and isinstance(value, str):
+            profiles.append(value)
+    return mode, profiles
+
+
 def validation_issues(
-    resource_type: str, body: Any, *, resource_id: str | None = None
+    resource_type: str,
+    body: Any,
+    *,
+    resource_id: str | None = None,
+    mode: str | None = None,
+    profiles: Sequence[str] = (),
 ) -> list[dict[str, Any]]:
     """The OperationOutcome issues of `body` as a `resource_type` (empty when valid).
 
     `body` is the resource itself or a Parameters whose `resource` parameter holds it.
-    With `resource_id` (instance `$validate`) the resource's id must match it.
+    With `resource_id` (instance `$validate`) the resource's id must match it. `mode`
+    `update` needs an id, `create` notes that the server assigns one, `delete` checks no
+    content (nothing here refuses a delete). Profiles are not checked, and say so.
     """
+    notes = [
+        _issue("warning", "not-supported", "Parameters.parameter",
+               f"profile {profile!r} is not checked: only the R4 definition of"
+               f" {resource_type} and its required bindings are")
+        for profile in profiles
+    ]  # fmt: skip
+    if mode == "delete":
+        return notes
     if isinstance(body, dict) and body.get("resourceType") == "Parameters":
         params = body.get("parameter")
         found = [
@@ -44,7 +96,7 @@ def validation_issues(
         ]
         if not found:
             text = "the Parameters have no 'resource' parameter"
-            return [_issue("error", "required", "Parameters.parameter", text)]
+            return [_issue("error", "required", "Parameters.parameter", text), *notes]
         body = found[0]
     if not isinstance(body, dict):
         return [_issue("error", "structure", resource_type, "the resource must be a JSON object")]
@@ -55,7 +107,13 @@ def validation_issues(
     if resource_id is not None and body.get("id") not in (None, resource_id):
         text = f"the resource's id {body.get('id')!r} is not {resource_id!r}"
         issues.append(_issue("error", "invalid", f"{resource_type}.id", text))
-    return issues
+    if mode == "update" and not body.get("id") and resource_id is None:
+        text = "an update needs the resource's id"
+        issues.append(_issue("error", "required", f"{resource_type}.id", text))
+    if mode == "create" and body.get("id"):
+        text = "the server assigns the id of a created resource: this one is ignored"
+        issues.append(_issue("information", "informational", f"{resource_type}.id", text))
+    return [*issues, *notes]
 
 
 async def patch(

@@ -6,6 +6,7 @@ FHIR router tries literal segments before parameters.
 
 from __future__ import annotations
 
+from typing import Any
 from urllib.parse import urlencode
 
 from starlette.requests import Request
@@ -14,7 +15,7 @@ from starlette.responses import JSONResponse, Response
 from ehr_api.audit.middleware import annotate
 from ehr_api.auth.rbac import fhir_action, fhir_object
 from ehr_api.deps import organisation_of
-from ehr_api.errors import ForbiddenError, UnsupportedMediaTypeError
+from ehr_api.errors import BadRequestError, ForbiddenError, UnsupportedMediaTypeError
 from ehr_api.fhir_store import history, operations, service
 from ehr_api.fhir_store.dispatch import FhirCall, FhirRouter
 from ehr_api.fhir_store.http import base_url, if_match, read_json, respond
@@ -97,13 +98,28 @@ def _validation_outcome(issues: list[dict[str, object]]) -> JSONResponse:
     return JSONResponse(body, media_type=FHIR_JSON)
 
 
+async def _validation_input(call: FhirCall) -> tuple[Any, str | None, list[str]]:
+    """A `$validate`'s body, mode and profiles; the body may be empty for `mode=delete`
+    only (else an empty or non-JSON body is a 400, as for any write)."""
+    request = call.request
+    query = request.query_params.multi_items()
+    body = await read_json(request) if await request.body() else None
+    mode, profiles = operations.validate_options(body, query)
+    if body is None and mode != "delete":
+        await read_json(request)  # raises: the body is not JSON
+    return body, mode, profiles
+
+
 @routes.post("/{resource_type}/$validate")
 async def validate_type(call: FhirCall) -> Response:
     """Always 200: the outcome lists the issues (or says "All OK")."""
     await call.allow("validate")
-    body = await read_json(call.request)
+    body, mode, profiles = await _validation_input(call)
+    if mode == "delete":
+        raise BadRequestError("$validate mode=delete names a resource: POST [type]/[id]/$validate")
     annotate(call.request, resource_type=call.resource_type, resource_ids=[])
-    return _validation_outcome(operations.validation_issues(call.resource_type, body))
+    issues = operations.validation_issues(call.resource_type, body, mode=mode, profiles=profiles)
+    return _validation_outcome(issues)
 
 
 @routes.post("/{resource_type}/{resource_id}/$validate")
@@ -113,9 +129,11 @@ async def validate_instance(call: FhirCall) -> Response:
     resource_type, resource_id = call.resource_type, call.resource_id
     async with call.connection(read_only=True) as db:
         await service.get(db, org_id=org_id, resource_type=resource_type, resource_id=resource_id)
-    body = await read_json(call.request)
+    body, mode, profiles = await _validation_input(call)
     annotate(call.request, resource_type=resource_type, resource_ids=[resource_id])
-    issues = operations.validation_issues(resource_type, body, resource_id=resource_id)
+    issues = operations.validation_issues(
+        resource_type, body, resource_id=resource_id, mode=mode, profiles=profiles
+    )
     return _validation_outcome(issues)
 
 
