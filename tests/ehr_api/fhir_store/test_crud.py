@@ -141,8 +141,15 @@ async def test_search_by_id_identifier_and_count(fhir: Fhir) -> None:
     assert after.json()["total"] == 0
 
 
-async def test_metadata_is_json_only(fhir: Fhir) -> None:
-    assert (await fhir.client.get(f"{BASE}/metadata")).status_code == 401
+async def test_metadata_is_public_and_json_only(fhir: Fhir) -> None:
+    before = await fhir.harness.last_audit_id()
+    anonymous = await fhir.client.get(f"{BASE}/metadata")
+    assert anonymous.status_code == 200
+    assert anonymous.json()["resourceType"] == "CapabilityStatement"
+    (row,) = await fhir.harness.audit_rows_after(before)
+    assert (row.actor, row.org_id, row.outcome) == ("anonymous", None, "success")
+    bad = await fhir.client.get(f"{BASE}/metadata", headers={"Authorization": "Bearer nope"})
+    assert bad.status_code == 401  # a credential that is sent must be good
     response = await fhir.client.get(f"{BASE}/metadata", headers=fhir.a)
     assert response.status_code == 200
     statement = response.json()

@@ -46,13 +46,13 @@ routes = FhirRouter()
 
 @routes.get("/metadata")
 async def metadata(call: FhirCall) -> Response:
-    """The CapabilityStatement, for any authenticated caller.
-
-    Authenticated (not public) so that every /fhir request has an accountable actor in
-    the audit log; SMART discovery documents can be published separately if needed.
-    """
-    await call.principal()
+    """The CapabilityStatement, to anyone: clients (SMART apps among them) read it before
+    they have a token, and it holds nothing of any organisation. A credential that is
+    sent is still checked (a bad one is a 401) so the audit row names its actor; without
+    one the row says anonymous, as for any unauthenticated request."""
     request = call.request
+    if "authorization" in request.headers:
+        await call.principal()
     body = capability_statement(base_url(request), update_create=update_creates(request))
     return JSONResponse(body, media_type=FHIR_JSON)
 
