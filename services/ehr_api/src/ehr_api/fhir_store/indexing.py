@@ -466,11 +466,17 @@ def _code_texts(type_: str, value: Any) -> Iterator[str]:
     """What people read of a code: CodeableConcept.text and each Coding.display."""
     if not isinstance(value, dict):
         return
-    codings = value.get("coding") or () if type_ == "CodeableConcept" else ()
-    if type_ == "Coding":
-        codings = (value,)
-    texts = [value.get("text")] if type_ == "CodeableConcept" else []
-    texts += [coding.get("display") for coding in codings if isinstance(coding, dict)]
+    if type_ == "CodeableConcept":
+        texts = [value.get("text")]
+        texts += [
+            coding.get("display")
+            for coding in value.get("coding") or ()
+            if isinstance(coding, dict)
+        ]
+    elif type_ == "Coding":
+        texts = [value.get("display")]
+    else:
+        return
     yield from (text for text in texts if isinstance(text, str) and text.strip())
 
 
