@@ -173,7 +173,7 @@ async def test_metadata_is_public_and_json_only(fhir: Fhir) -> None:
     audit_entry = next(r for r in statement["rest"][0]["resource"] if r["type"] == "AuditEvent")
     assert {i["code"] for i in audit_entry["interaction"]} == {"read", "vread", "search-type"}
     assert validate_resource(statement) == []  # the statement is itself valid R4
-    assert statement["patchFormat"] == ["application/json-patch+json"]
+    assert statement["patchFormat"] == ["application/json-patch+json", "application/fhir+json"]
     assert {p["name"] for p in patient_entry["searchParam"]} == set(params_for("Patient"))
     xml_only = {**fhir.a, "Accept": "application/fhir+xml"}
     xml = await fhir.client.get(f"{BASE}/metadata", headers=xml_only)

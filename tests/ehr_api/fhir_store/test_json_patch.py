@@ -108,8 +108,11 @@ async def test_patch_errors(fhir: Fhir) -> None:
     assert (await client.patch(url, content=b"[", headers=headers)).status_code == 400
     new_id = [{"op": "replace", "path": "/id", "value": "other"}]
     assert (await client.patch(url, json=new_id, headers=headers)).status_code == 400
+    # application/json is a FHIRPath Patch's (a Parameters): a JSON Patch array is a 400.
     plain = await client.patch(url, json=[], headers={**a, "Content-Type": "application/json"})
-    assert plain.status_code == 415
+    assert plain.status_code == 400 and "application/json-patch+json" in plain.text
+    text = await client.patch(url, content=b"[]", headers={**a, "Content-Type": "text/plain"})
+    assert text.status_code == 415
     assert (await client.get(url, headers=a)).headers["ETag"] == 'W/"1"'  # nothing stored
 
     noop = [{"op": "test", "path": "/gender", "value": "female"}]

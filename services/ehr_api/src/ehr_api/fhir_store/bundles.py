@@ -41,6 +41,7 @@ from ehr_api.errors import BadRequestError, DomainError, TooManyEntriesError
 from ehr_api.fhir_store import bundle_references, elements, operations, service
 from ehr_api.fhir_store.bundle_references import PLACEHOLDER_PREFIXES
 from ehr_api.fhir_store.conditional_read import not_modified
+from ehr_api.fhir_store.fhirpath_patch import is_fhirpath_patch
 from ehr_api.fhir_store.models import FhirResource, FhirResourceHistory
 
 __all__ = [
@@ -405,7 +406,7 @@ async def _run(ctx: _Context, entry: _Entry) -> dict[str, Any]:
     if entry.method == "PATCH" and entry.resource_id is not None:
         row = await operations.patch(
             db, org_id=org_id, resource_type=kind, resource_id=entry.resource_id,
-            operations=_json_patch(body), if_match=entry.if_match,
+            operations=_patch_document(body), if_match=entry.if_match,
         )  # fmt: skip
         return _written(ctx, row, 200)
     if entry.resource_id is not None:
@@ -447,11 +448,15 @@ async def _create(ctx: _Context, entry: _Entry) -> dict[str, Any]:
     return _written(ctx, row, 201)
 
 
-def _json_patch(resource: dict[str, Any]) -> Any:
-    """The JSON Patch a PATCH entry carries as a Binary (R4 has no other JSON form)."""
+def _patch_document(resource: dict[str, Any]) -> Any:
+    """What a PATCH entry carries: a FHIRPath Patch (Parameters), or a JSON Patch inside
+    a Binary (R4 has no other JSON form for it)."""
+    if is_fhirpath_patch(resource):
+        return resource
     if resource.get("resourceType") != "Binary" or resource.get("contentType") != _JSON_PATCH:
-        raise BadRequestError(f"a PATCH entry's resource must be a Binary with contentType"
-                              f" {_JSON_PATCH}", field="resourceType")  # fmt: skip
+        raise BadRequestError(f"a PATCH entry's resource must be a Parameters (FHIRPath Patch)"
+                              f" or a Binary with contentType {_JSON_PATCH}",
+                              field="resourceType")  # fmt: skip
     try:
         return json.loads(base64.b64decode(str(resource.get("data", "")), validate=True))
     except (binascii.Error, ValueError) as exc:

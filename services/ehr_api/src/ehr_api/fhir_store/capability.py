@@ -124,7 +124,7 @@ def capability_statement(base_url: str, *, update_create: bool = True) -> dict[s
         "implementation": {"description": "EHR integration platform FHIR store", "url": base_url},
         "fhirVersion": "4.0.1",
         "format": ["application/fhir+json", "json"],
-        "patchFormat": ["application/json-patch+json"],
+        "patchFormat": ["application/json-patch+json", "application/fhir+json"],
         "rest": [
             {
                 "mode": "server",

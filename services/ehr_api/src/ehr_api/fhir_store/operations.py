@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from ehr_api.errors import InvalidError
 from ehr_api.fhir_store import bundle_references, repository, service
+from ehr_api.fhir_store.fhirpath_patch import apply_fhirpath_patch, is_fhirpath_patch
 from ehr_api.fhir_store.json_patch import PatchFailedError, PatchSyntaxError, apply_patch
 from ehr_api.fhir_store.models import FhirResource
 from ehr_api.fhir_store.service import BadRequestError, PreconditionFailedError
@@ -125,7 +126,8 @@ async def patch(
     operations: Any,
     if_match: int | None = None,
 ) -> FhirResource:
-    """Apply a JSON Patch to the current version and store the result as the next one.
+    """Apply a JSON Patch (a list) or a FHIRPath Patch (a Parameters resource) to the
+    current version and store the result as the next one.
 
     Raises:
         NotFoundError, GoneError: no live resource to patch.
@@ -140,12 +142,16 @@ async def patch(
         raise PreconditionFailedError(
             f"If-Match version {if_match} is not the current version ({row.version_id})"
         )
+    kind = "FHIRPath Patch" if is_fhirpath_patch(operations) else "JSON Patch"
     try:
-        result = apply_patch(row.content, operations)
+        if is_fhirpath_patch(operations):
+            result: Any = apply_fhirpath_patch(row.content, operations)
+        else:
+            result = apply_patch(row.content, operations)
     except PatchSyntaxError as exc:
-        raise BadRequestError(f"malformed JSON Patch: {exc}") from exc
+        raise BadRequestError(f"malformed {kind}: {exc}") from exc
     except PatchFailedError as exc:
-        raise InvalidError(f"the JSON Patch does not apply: {exc}") from exc
+        raise InvalidError(f"the {kind} does not apply: {exc}") from exc
     if not isinstance(result, dict) or result.get("id") != resource_id:
         raise BadRequestError("a patch may not change the resource's id", field="id")
     service.validate_body(resource_type, result)

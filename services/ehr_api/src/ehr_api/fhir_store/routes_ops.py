@@ -1,4 +1,5 @@
-"""FHIR routes beyond plain CRUD: history (instance, type, system), `$validate`, JSON Patch.
+"""FHIR routes beyond plain CRUD: history (instance, type, system), `$validate`, PATCH
+(JSON Patch or FHIRPath Patch).
 
 `/{type}/_history` is never taken for a read of a resource whose id is "_history": the
 FHIR router tries literal segments before parameters.
@@ -18,12 +19,14 @@ from ehr_api.deps import organisation_of
 from ehr_api.errors import BadRequestError, ForbiddenError, UnsupportedMediaTypeError
 from ehr_api.fhir_store import history, operations, service
 from ehr_api.fhir_store.dispatch import FhirCall, FhirRouter
+from ehr_api.fhir_store.fhirpath_patch import is_fhirpath_patch
 from ehr_api.fhir_store.http import base_url, if_match, read_json, respond
 from ehr_api.problems import FHIR_JSON
 
 __all__ = ["routes"]
 
 JSON_PATCH = "application/json-patch+json"
+FHIRPATH_PATCH = ("application/fhir+json", "application/json")
 
 routes = FhirRouter()
 
@@ -139,13 +142,22 @@ async def validate_instance(call: FhirCall) -> Response:
 
 @routes.patch("/{resource_type}/{resource_id}")
 async def patch(call: FhirCall) -> Response:
-    """JSON Patch (RFC 6902); the result is validated and stored as the next version."""
+    """JSON Patch (RFC 6902) or FHIRPath Patch; the result is validated and stored as the
+    next version."""
     org_id = await call.allow("patch")
     request = call.request
     kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if kind != JSON_PATCH:
-        raise UnsupportedMediaTypeError(f"PATCH needs Content-Type {JSON_PATCH}, not {kind!r}")
+    if kind not in (JSON_PATCH, *FHIRPATH_PATCH):
+        raise UnsupportedMediaTypeError(
+            f"PATCH takes {JSON_PATCH} (JSON Patch) or application/fhir+json (a FHIRPath"
+            f" Patch Parameters), not {kind!r}"
+        )
     changes = await read_json(request)
+    if (kind == JSON_PATCH) == is_fhirpath_patch(changes):
+        raise BadRequestError(
+            "a JSON Patch is a JSON array sent as application/json-patch+json; a FHIRPath"
+            " Patch is a Parameters resource sent as application/fhir+json"
+        )
     async with call.connection() as db:
         row = await operations.patch(
             db,
