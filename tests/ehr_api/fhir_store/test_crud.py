@@ -169,6 +169,7 @@ async def test_metadata_is_public_and_json_only(fhir: Fhir) -> None:
         {"code": "transaction"},
         {"code": "batch"},
         {"code": "history-system"},
+        {"code": "search-system"},
     ]
     audit_entry = next(r for r in statement["rest"][0]["resource"] if r["type"] == "AuditEvent")
     assert {i["code"] for i in audit_entry["interaction"]} == {"read", "vread", "search-type"}

@@ -48,8 +48,8 @@ async def test_unknown_urls_and_methods_answer_with_operation_outcomes(fhir: Fhi
     assert deep.status_code == 404
     assert deep.json()["issue"][0]["code"] == "not-found"
     assert "no FHIR endpoint at /fhir/R4/Patient/1/_history/1/extra" in deep.text
-    on_base = await client.get(BASE, headers=a)
-    assert on_base.status_code == 405 and on_base.headers["Allow"] == "POST"
+    on_base = await client.put(BASE, json={}, headers=a)
+    assert on_base.status_code == 405 and on_base.headers["Allow"] == "GET, POST"
     assert on_base.json()["issue"][0]["code"] == "not-supported"
     on_type = await client.patch(f"{BASE}/Patient", json=[], headers=a)
     assert on_type.status_code == 405

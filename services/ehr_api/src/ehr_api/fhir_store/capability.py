@@ -133,6 +133,7 @@ def capability_statement(base_url: str, *, update_create: bool = True) -> dict[s
                     {"code": "transaction"},
                     {"code": "batch"},
                     {"code": "history-system"},
+                    {"code": "search-system"},
                 ],
             }
         ],

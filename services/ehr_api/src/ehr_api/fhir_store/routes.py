@@ -19,7 +19,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from ehr_api.audit.middleware import annotate
-from ehr_api.fhir_store import elements, operations, service
+from ehr_api.fhir_store import elements, operations, service, system_search
 from ehr_api.fhir_store.capability import capability_statement
 from ehr_api.fhir_store.conditional_read import not_modified
 from ehr_api.fhir_store.dispatch import FhirCall, FhirEndpoints, FhirRouter
@@ -135,6 +135,34 @@ async def _search(call: FhirCall, org_id: uuid.UUID, query: list[tuple[str, str]
     if found.total_known:
         bundle["total"] = found.total
     bundle.update(link=links, entry=entries)
+    return JSONResponse(bundle, media_type=FHIR_JSON)
+
+
+@routes.get("")
+async def search_system(call: FhirCall) -> Response:
+    """Search across the types `_type` names (each needs the search permission)."""
+    await call.principal()
+    request = call.request
+    query = list(request.query_params.multi_items())
+    types = system_search.requested_types(query)
+    org_id = uuid.UUID(int=0)
+    for kind in types:
+        org_id = await call.allow("search-type", resource_type=kind)
+    base = base_url(request)
+    async with call.connection(read_only=True) as db:
+        found = await system_search.run(db, org_id=org_id, types=types, query=query, base=base)
+    keys = [f"{row.resource_type}/{row.id}" for row in found.resources]
+    annotate(request, resource_ids=keys)
+    links = [{"relation": "self", "url": f"{base}?{urlencode(query)}"}]
+    if found.next_cursor:
+        after = urlencode([*found.applied, ("_cursor", found.next_cursor)])
+        links.append({"relation": "next", "url": f"{base}?{after}"})
+    entries = [
+        {"fullUrl": f"{base}/{key}", "resource": row.content, "search": {"mode": "match"}}
+        for key, row in zip(keys, found.resources, strict=True)
+    ]
+    bundle = {"resourceType": "Bundle", "type": "searchset", "total": found.total,
+              "link": links, "entry": entries}  # fmt: skip
     return JSONResponse(bundle, media_type=FHIR_JSON)
 
 

@@ -64,6 +64,16 @@ _RESULT = frozenset({"_count", "_sort", "_total", "_include", "_revinclude", "_s
 _UNLINKED = frozenset({CURSOR, "_format", "_pretty"})
 
 
+def criterion(ctx: Context, resource_type: str, name: str, value: str) -> Any:
+    """The clause on fhir_resources for one `name=value` of `resource_type` (system search).
+
+    Raises:
+        UnknownParameterError: `resource_type` has no parameter `name`.
+        BadRequestError: a malformed value or an unknown modifier.
+    """
+    return _criterion(ctx, FhirResource, resource_type, name, value)
+
+
 def is_criterion(name: str) -> bool:
     """Whether parameter `name` narrows a search (not `_count`, `_sort`, `_include`, ...)."""
     return name.partition(":")[0] not in _RESULT
