@@ -51,9 +51,9 @@ async def test_unknown_urls_and_methods_answer_with_operation_outcomes(fhir: Fhi
     on_base = await client.put(BASE, json={}, headers=a)
     assert on_base.status_code == 405 and on_base.headers["Allow"] == "GET, POST"
     assert on_base.json()["issue"][0]["code"] == "not-supported"
-    on_type = await client.patch(f"{BASE}/Patient", json=[], headers=a)
-    assert on_type.status_code == 405
-    assert on_type.headers["Allow"] == "DELETE, GET, POST, PUT"
+    on_history = await client.post(f"{BASE}/Patient/_history", json={}, headers=a)
+    assert on_history.status_code == 405
+    assert on_history.headers["Allow"] == "GET"
     # Not under the FHIR base at all: the app's own 404, not the FHIR table's.
     beside = await client.get("/fhir/R4x/Patient", headers=a)
     assert beside.status_code == 404 and "no FHIR endpoint" not in beside.text

@@ -153,3 +153,46 @@ async def test_fhirpath_patch_over_http_and_in_a_transaction(fhir: Fhir) -> None
         headers={**fhir.b, **fhir_json},
     )
     assert theirs.status_code == 404
+
+
+async def test_conditional_patch(fhir: Fhir) -> None:
+    client, a = fhir.client, fhir.a
+    pid = (await client.post(f"{BASE}/Patient", json=patient("cp-1"), headers=a)).json()["id"]
+    json_patch = {"Content-Type": "application/json-patch+json"}
+    change = [{"op": "replace", "path": "/gender", "value": "other"}]
+    done = await client.patch(
+        f"{BASE}/Patient?identifier=urn:mrn|cp-1", json=change, headers={**a, **json_patch}
+    )
+    assert done.status_code == 200, done.text
+    assert done.json()["id"] == pid and done.json()["gender"] == "other"
+    none = await client.patch(
+        f"{BASE}/Patient?identifier=urn:mrn|nobody", json=change, headers={**a, **json_patch}
+    )
+    assert none.status_code == 404
+    for _ in range(2):
+        await client.post(f"{BASE}/Patient", json=patient("cp-2"), headers=a)
+    several = await client.patch(
+        f"{BASE}/Patient?identifier=urn:mrn|cp-2", json=change, headers={**a, **json_patch}
+    )
+    assert several.status_code == 412
+    vague = await client.patch(f"{BASE}/Patient?_count=1", json=change, headers={**a, **json_patch})
+    assert vague.status_code == 400
+    # Another organisation's match is no match.
+    await client.post(f"{BASE}/Patient", json=patient("cp-b"), headers=fhir.b)
+    foreign = await client.patch(
+        f"{BASE}/Patient?identifier=urn:mrn|cp-b", json=change, headers={**a, **json_patch}
+    )
+    assert foreign.status_code == 404
+    # In a transaction, as a FHIRPath Patch.
+    bundle = {
+        "resourceType": "Bundle",
+        "type": "transaction",
+        "entry": [{
+            "resource": patch(op("replace", "Patient.gender", value="male")),
+            "request": {"method": "PATCH", "url": "Patient?identifier=urn:mrn|cp-1"},
+        }],
+    }  # fmt: skip
+    answer = await client.post(BASE, json=bundle, headers=a)
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["entry"][0]["resource"]["gender"] == "male"
+    assert (await client.get(f"{BASE}/Patient/{pid}", headers=a)).json()["meta"]["versionId"] == "3"

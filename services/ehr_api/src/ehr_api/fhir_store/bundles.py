@@ -286,11 +286,9 @@ def _fill(entry: _Entry, item: Any, base: str) -> None:
     elif len(segments) != 1:
         raise BadRequestError(f"{method} {url} is not an interaction a Bundle entry may carry",
                               field=f"{at}.request.url")  # fmt: skip
-    elif method in ("PUT", "DELETE") and not entry.query:
+    elif method in ("PUT", "DELETE", "PATCH") and not entry.query:
         raise BadRequestError(f"{method} on a type needs search criteria ({url!r})",
                               field=f"{at}.request.url")  # fmt: skip
-    elif method == "PATCH":
-        raise BadRequestError("conditional PATCH is not supported", field=f"{at}.request.url")
     if method in ("POST", "PUT", "PATCH") and resource is None:
         raise BadRequestError(f"a {method} entry needs a resource", field=f"{at}.resource")
 
@@ -408,6 +406,13 @@ async def _run(ctx: _Context, entry: _Entry) -> dict[str, Any]:
             db, org_id=org_id, resource_type=kind, resource_id=entry.resource_id,
             operations=_patch_document(body), if_match=entry.if_match,
         )  # fmt: skip
+        return _written(ctx, row, 200)
+    if entry.method == "PATCH":
+        row = await operations.conditional_patch(
+            db, org_id=org_id, resource_type=kind, query=entry.query or [],
+            operations=_patch_document(body), if_match=entry.if_match,
+        )  # fmt: skip
+        _claim(ctx, f"{kind}/{row.id}", entry)
         return _written(ctx, row, 200)
     if entry.resource_id is not None:
         row, created = await service.update(

@@ -14,7 +14,7 @@ from typing import Any
 from hl7_fhir.fhir import validate_resource
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
-from ehr_api.errors import InvalidError
+from ehr_api.errors import InvalidError, NotFoundError
 from ehr_api.fhir_store import bundle_references, repository, service
 from ehr_api.fhir_store.fhirpath_patch import apply_fhirpath_patch, is_fhirpath_patch
 from ehr_api.fhir_store.json_patch import PatchFailedError, PatchSyntaxError, apply_patch
@@ -24,6 +24,7 @@ from ehr_api.fhir_store.service import BadRequestError, PreconditionFailedError
 __all__ = [
     "VALIDATE_MODES",
     "conditional_delete",
+    "conditional_patch",
     "conditional_update",
     "patch",
     "validate_options",
@@ -252,3 +253,32 @@ async def conditional_delete(
     return await service.delete(
         db, org_id=org_id, resource_type=resource_type, resource_id=match.id
     )
+
+
+async def conditional_patch(
+    db: AsyncSession | AsyncConnection,
+    *,
+    org_id: uuid.UUID,
+    resource_type: str,
+    query: Sequence[tuple[str, str]],
+    operations: Any,
+    if_match: int | None = None,
+) -> FhirResource:
+    """PATCH with search parameters, within this organisation: one match is patched.
+
+    Raises:
+        NotFoundError: no match (there is nothing to patch).
+        PreconditionFailedError: several matches, or a stale `if_match`.
+        BadRequestError, InvalidError: as `patch`, or no or unknown criteria.
+    """
+    service.check_type(resource_type)
+    match = await bundle_references.match_one(
+        db, org_id=org_id, base=None, resource_type=resource_type, query=list(query),
+        what="the conditional patch",
+    )  # fmt: skip
+    if match is None:
+        raise NotFoundError(f"the conditional patch matched no {resource_type}")
+    return await patch(
+        db, org_id=org_id, resource_type=resource_type, resource_id=match.id,
+        operations=operations, if_match=if_match,
+    )  # fmt: skip

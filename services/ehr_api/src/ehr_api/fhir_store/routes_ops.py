@@ -140,11 +140,9 @@ async def validate_instance(call: FhirCall) -> Response:
     return _validation_outcome(issues)
 
 
-@routes.patch("/{resource_type}/{resource_id}")
-async def patch(call: FhirCall) -> Response:
-    """JSON Patch (RFC 6902) or FHIRPath Patch; the result is validated and stored as the
-    next version."""
-    org_id = await call.allow("patch")
+async def _patch_document(call: FhirCall) -> Any:
+    """The PATCH body: a JSON Patch (application/json-patch+json) or a FHIRPath Patch
+    Parameters (application/fhir+json), and nothing else."""
     request = call.request
     kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if kind not in (JSON_PATCH, *FHIRPATH_PATCH):
@@ -158,12 +156,40 @@ async def patch(call: FhirCall) -> Response:
             "a JSON Patch is a JSON array sent as application/json-patch+json; a FHIRPath"
             " Patch is a Parameters resource sent as application/fhir+json"
         )
+    return changes
+
+
+@routes.patch("/{resource_type}/{resource_id}")
+async def patch(call: FhirCall) -> Response:
+    """JSON Patch (RFC 6902) or FHIRPath Patch; the result is validated and stored as the
+    next version."""
+    org_id = await call.allow("patch")
+    request = call.request
+    changes = await _patch_document(call)
     async with call.connection() as db:
         row = await operations.patch(
             db,
             org_id=org_id,
             resource_type=call.resource_type,
             resource_id=call.resource_id,
+            operations=changes,
+            if_match=if_match(request.headers.get("if-match")),
+        )
+    return respond(request, row, prefer=request.headers.get("prefer"))
+
+
+@routes.patch("/{resource_type}")
+async def conditional_patch(call: FhirCall) -> Response:
+    """PATCH with search parameters: the one match is patched (none 404, several 412)."""
+    org_id = await call.allow("patch")
+    request = call.request
+    changes = await _patch_document(call)
+    async with call.connection() as db:
+        row = await operations.conditional_patch(
+            db,
+            org_id=org_id,
+            resource_type=call.resource_type,
+            query=list(request.query_params.multi_items()),
             operations=changes,
             if_match=if_match(request.headers.get("if-match")),
         )
