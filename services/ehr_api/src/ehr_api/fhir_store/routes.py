@@ -145,9 +145,7 @@ async def search_system(call: FhirCall) -> Response:
     request = call.request
     query = list(request.query_params.multi_items())
     types = system_search.requested_types(query)
-    org_id = uuid.UUID(int=0)
-    for kind in types:
-        org_id = await call.allow("search-type", resource_type=kind)
+    (org_id,) = {await call.allow("search-type", resource_type=kind) for kind in types}
     base = base_url(request)
     async with call.connection(read_only=True) as db:
         found = await system_search.run(db, org_id=org_id, types=types, query=query, base=base)
