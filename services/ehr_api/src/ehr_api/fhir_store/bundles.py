@@ -1,9 +1,9 @@
 """Batch and transaction Bundles (FHIR R4 http.html#transaction): the rules, no HTTP.
 
-A *transaction* runs every entry in the caller's one org session; the first failing entry
-raises `EntryError` (its status, expressions re-addressed to `Bundle.entry[i]...`), and the
-session dependency rolls back everything earlier entries wrote (resources, history, index,
-event_log). A *batch* wraps each entry in a SAVEPOINT: a failure undoes that entry alone.
+A *transaction* runs every entry in the caller's one org connection (or session); the first
+failing entry raises `EntryError` (its status, expressions re-addressed to
+`Bundle.entry[i]...`), and leaving the connection's block rolls back everything earlier
+entries wrote (resources, history, index, event_log). A *batch* wraps each entry in a SAVEPOINT: a failure undoes that entry alone.
 Both run DELETE, then POST, then PUT/PATCH, then GET/HEAD (R4's transaction order; one rule
 for both) and answer in the request's order.
 
@@ -35,7 +35,7 @@ from http import HTTPStatus
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from ehr_api.errors import BadRequestError, DomainError, TooManyEntriesError
 from ehr_api.fhir_store import bundle_references, elements, operations, service
@@ -119,7 +119,7 @@ class BundleResult:
 
 @dataclass(slots=True)
 class _Context:
-    db: AsyncSession
+    db: AsyncSession | AsyncConnection
     org_id: uuid.UUID
     authorize: Authorize
     base: str
@@ -140,7 +140,7 @@ class _Context:
 
 
 async def process(
-    db: AsyncSession,
+    db: AsyncSession | AsyncConnection,
     *,
     org_id: uuid.UUID,
     bundle: Any,

@@ -97,9 +97,23 @@ def _detached(
 
 
 async def get_version(
-    db: AsyncSession, *, org_id: uuid.UUID, resource_type: str, resource_id: str, version: int
+    db: AsyncSession | AsyncConnection,
+    *,
+    org_id: uuid.UUID,
+    resource_type: str,
+    resource_id: str,
+    version: int,
 ) -> FhirResourceHistory | None:
-    return await db.get(FhirResourceHistory, (org_id, resource_type, resource_id, version))
+    """One stored version (Core, so a session and a connection give the same), detached."""
+    key = {"org_id": org_id, "resource_type": resource_type, "id": resource_id, "version": version}
+    rows = await driver_sql.fetch(db, _VERSION, key)
+    if not rows:
+        return None
+    last_updated, deleted, content = rows[0]
+    return FhirResourceHistory(
+        org_id=org_id, resource_type=resource_type, id=resource_id, version_id=version,
+        last_updated=last_updated, deleted=deleted, content=content,
+    )  # fmt: skip
 
 
 async def write_version(
@@ -177,6 +191,12 @@ _CURRENT = select(
 )
 
 _LOCKED = _CURRENT.with_for_update()
+_VERSION = select(_HISTORY.c.last_updated, _HISTORY.c.deleted, _HISTORY.c.content).where(
+    _HISTORY.c.org_id == bindparam("org_id"),
+    _HISTORY.c.resource_type == bindparam("resource_type"),
+    _HISTORY.c.id == bindparam("id"),
+    _HISTORY.c.version_id == bindparam("version"),
+)
 
 _IndexTable = (
     type[FhirSearchToken]

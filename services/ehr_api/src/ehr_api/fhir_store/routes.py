@@ -222,7 +222,7 @@ async def read(call: FhirCall) -> Response:
 @routes.get("/{resource_type}/{resource_id}/_history/{version}")
 async def vread(call: FhirCall) -> Response:
     org_id = await call.allow("vread")
-    async with call.session(read_only=True) as db:
+    async with call.connection(read_only=True) as db:
         row = await service.get_version(
             db, org_id=org_id, resource_type=call.resource_type, resource_id=call.resource_id,
             version=call.params["version"],

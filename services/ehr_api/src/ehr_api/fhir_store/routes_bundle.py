@@ -2,8 +2,9 @@
 
 The permission depends on each entry (type x interaction), so the route checks none up
 front: `bundles` asks the `authorize` callback built here for every entry, and for every
-type a conditional reference searches. A failed transaction raises out of the session
-block, which rolls the whole unit back; the error handler answers with the failing entry's
+type a conditional reference searches. The whole Bundle runs on one org connection (Core,
+like the single interactions). A failed transaction raises out of the connection block,
+which rolls the whole unit back; the error handler answers with the failing entry's
 status and OperationOutcome.
 """
 
@@ -37,7 +38,7 @@ async def bundle(call: FhirCall) -> Response:
         await access.authorize(principal, fhir_object(resource_type), fhir_action(interaction))
 
     body = await read_json(request)
-    async with call.session() as db:
+    async with call.connection() as db:
         result = await bundles.process(
             db,
             org_id=org_id,

@@ -176,7 +176,12 @@ async def get(
 
 
 async def get_version(
-    db: AsyncSession, *, org_id: uuid.UUID, resource_type: str, resource_id: str, version: str
+    db: AsyncSession | AsyncConnection,
+    *,
+    org_id: uuid.UUID,
+    resource_type: str,
+    resource_id: str,
+    version: str,
 ) -> FhirResourceHistory:
     """One version (vread). Raises NotFoundError, or GoneError for a tombstone version."""
     check_type(resource_type)
