@@ -29,7 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from ehr_api.audit.models import AuditLog
 from ehr_api.errors import BadRequestError, NotFoundError
-from ehr_api.fhir_store.paging import decode_cursor, encode_cursor
+from ehr_api.fhir_store.paging import decode_cursor, encode_cursor, parse_count
 
 __all__ = [
     "DEFAULT_COUNT",
@@ -361,9 +361,7 @@ async def search(
         elif name == "outcome":
             where.append(_any_of(value, _outcome_clause))
         elif name == "_count":
-            if not value.isdigit():
-                raise BadRequestError(f"_count must be a number, got {value!r}", field="_count")
-            limit = min(int(value), MAX_COUNT)
+            limit = min(parse_count(value), MAX_COUNT)
         elif name == "_cursor":
             position = decode_cursor(value, org_id=org_id, kind=_KIND)
             if not isinstance(position.get("before"), int):

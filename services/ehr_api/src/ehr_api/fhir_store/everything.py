@@ -26,7 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from ehr_api.errors import BadRequestError
 from ehr_api.fhir_store import service
 from ehr_api.fhir_store.models import FhirResource, FhirSearchReference
-from ehr_api.fhir_store.paging import decode_cursor, encode_cursor
+from ehr_api.fhir_store.paging import decode_cursor, encode_cursor, parse_count
 
 __all__ = ["COMPARTMENT", "CURSOR", "REFERENCED", "EverythingResult", "everything"]
 
@@ -152,9 +152,7 @@ def _options(
         elif name == "_since":
             since = _instant(value)
         elif name == "_count":
-            if not value.isdigit():
-                raise BadRequestError(f"_count must be a number, got {value!r}", field="_count")
-            limit = min(int(value), service.MAX_COUNT)
+            limit = min(parse_count(value), service.MAX_COUNT)
         else:
             continue
         applied.append((name, value))

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, exists, func, or_, select
+from sqlalchemy import ColumnElement, Select, and_, exists, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
@@ -27,7 +27,7 @@ from ehr_api.errors import NotFoundError
 from ehr_api.fhir_store import repository
 from ehr_api.fhir_store.indexing import date_range
 from ehr_api.fhir_store.models import FhirResourceHistory
-from ehr_api.fhir_store.paging import decode_cursor, encode_cursor
+from ehr_api.fhir_store.paging import decode_cursor, encode_cursor, keyset_after, parse_count
 from ehr_api.fhir_store.service import DEFAULT_COUNT, MAX_COUNT, BadRequestError, check_type
 
 __all__ = ["CURSOR", "HistoryResult", "bundle", "history"]
@@ -77,8 +77,10 @@ def _after(position: dict[str, Any], resource_type: str | None) -> _After:
     try:
         moment = datetime.fromisoformat(str(position["t"]))
         # Cursors of one type made before the system level existed carry no "r".
-        kind = str(position["r"] if "r" in position or resource_type is None else resource_type)
-        after = _After(moment, kind, str(position["i"]), int(position["v"]))
+        kind = position.get("r", resource_type)
+        after = _After(moment, str(kind), str(position["i"]), int(position["v"]))
+        if kind is None:
+            raise ValueError("no type in a system-level cursor")
     except (KeyError, TypeError, ValueError) as exc:
         raise BadRequestError("the paging cursor is not valid", field=CURSOR) from exc
     if moment.tzinfo is None:
@@ -142,14 +144,12 @@ def _beyond(after: _After) -> ColumnElement[bool]:
     """Rows that sort after `after` in (last_updated desc, resource_type, id, version_id
     desc)."""
     version = FhirResourceHistory
-    same_time = version.last_updated == after.last_updated
-    same_type = and_(same_time, version.resource_type == after.resource_type)
-    return or_(
-        version.last_updated < after.last_updated,
-        and_(same_time, version.resource_type > after.resource_type),
-        and_(same_type, version.id > after.id),
-        and_(same_type, version.id == after.id, version.version_id < after.version_id),
-    )
+    return keyset_after([
+        (version.last_updated, after.last_updated, True),
+        (version.resource_type, after.resource_type, False),
+        (version.id, after.id, False),
+        (version.version_id, after.version_id, True),
+    ])  # fmt: skip
 
 
 async def history(
@@ -193,9 +193,7 @@ async def history(
         elif name == "_at":
             at = _period(value)
         elif name == "_count":
-            if not value.isdigit():
-                raise BadRequestError(f"_count must be a number, got {value!r}", field="_count")
-            limit = min(int(value), MAX_COUNT)
+            limit = min(parse_count(value), MAX_COUNT)
         else:
             continue
         applied.append((name, value))

@@ -12,13 +12,17 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import json
 import uuid
+from collections.abc import Sequence
 from typing import Any
+
+from sqlalchemy import ColumnElement, and_, or_
 
 from ehr_api.errors import BadRequestError
 
-__all__ = ["decode_cursor", "encode_cursor"]
+__all__ = ["decode_cursor", "encode_cursor", "keyset_after", "parse_count", "query_digest"]
 
 _FIELD = "_cursor"
 
@@ -50,3 +54,30 @@ def decode_cursor(token: str, *, org_id: uuid.UUID, kind: str) -> dict[str, Any]
         raise BadRequestError("the paging cursor was made for another listing", field=_FIELD)
     position: dict[str, Any] = payload["p"]
     return position
+
+
+def query_digest(applied: Sequence[tuple[str, str]]) -> str:
+    """What a cursor pins: the query without its page size (`_count` may change)."""
+    kept = sorted((name, value) for name, value in applied if name != "_count")
+    return hashlib.sha256(json.dumps(kept).encode()).hexdigest()[:16]
+
+
+def parse_count(value: str) -> int:
+    """`_count` as a number (400 otherwise); the caller caps it."""
+    if not value.isdigit():
+        raise BadRequestError(f"_count must be a number, got {value!r}", field="_count")
+    return int(value)
+
+
+def keyset_after(keys: Sequence[tuple[Any, Any, bool]]) -> ColumnElement[bool]:
+    """Rows strictly after a position in a keyset order: `keys` are (column, the
+    position's value, descending) from the most significant on."""
+    return or_(
+        *(
+            and_(
+                *(earlier == value for earlier, value, _ in keys[:index]),
+                column < value if descending else column > value,
+            )
+            for index, (column, value, descending) in enumerate(keys)
+        )
+    )

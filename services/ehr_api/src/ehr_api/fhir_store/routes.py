@@ -72,10 +72,13 @@ async def create(call: FhirCall) -> Response:
             db, org_id=org_id, resource_type=call.resource_type, body=body,
             if_none_exist=if_none_exist,
         )  # fmt: skip
-    return respond(
-        request, row, status=201 if created else 200, prefer=request.headers.get("prefer"),
-        location=True,
-    )  # fmt: skip
+    return _stored(request, row, created)
+
+
+def _stored(request: Request, row: FhirResource, created: bool) -> Response:
+    """A create's or an update's answer: 201 or 200, Location, as `Prefer: return=` asks."""
+    prefer = request.headers.get("prefer")
+    return respond(request, row, status=201 if created else 200, prefer=prefer, location=True)
 
 
 def _strict(request: Request) -> bool:
@@ -245,10 +248,7 @@ async def update(call: FhirCall) -> Response:
             if_match=if_match(request.headers.get("if-match")),
             allow_create=update_creates(request),
         )
-    return respond(
-        request, row, status=201 if created else 200, prefer=request.headers.get("prefer"),
-        location=True,
-    )  # fmt: skip
+    return _stored(request, row, created)
 
 
 @routes.delete("/{resource_type}/{resource_id}")
@@ -301,10 +301,7 @@ async def conditional_update(call: FhirCall) -> Response:
             if_match=if_match(request.headers.get("if-match")),
             allow_create=update_creates(request),
         )
-    return respond(
-        request, row, status=201 if created else 200, prefer=request.headers.get("prefer"),
-        location=True,
-    )  # fmt: skip
+    return _stored(request, row, created)
 
 
 routes.include(audit_routes)

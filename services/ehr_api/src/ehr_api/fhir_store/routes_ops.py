@@ -160,37 +160,25 @@ async def _patch_document(call: FhirCall) -> Any:
 
 
 @routes.patch("/{resource_type}/{resource_id}")
-async def patch(call: FhirCall) -> Response:
-    """JSON Patch (RFC 6902) or FHIRPath Patch; the result is validated and stored as the
-    next version."""
-    org_id = await call.allow("patch")
-    request = call.request
-    changes = await _patch_document(call)
-    async with call.connection() as db:
-        row = await operations.patch(
-            db,
-            org_id=org_id,
-            resource_type=call.resource_type,
-            resource_id=call.resource_id,
-            operations=changes,
-            if_match=if_match(request.headers.get("if-match")),
-        )
-    return respond(request, row, prefer=request.headers.get("prefer"))
-
-
 @routes.patch("/{resource_type}")
-async def conditional_patch(call: FhirCall) -> Response:
-    """PATCH with search parameters: the one match is patched (none 404, several 412)."""
+async def patch(call: FhirCall) -> Response:
+    """JSON Patch (RFC 6902) or FHIRPath Patch of one resource, named by id or by search
+    parameters (the one match; none 404, several 412); the result is validated and
+    stored as the next version."""
     org_id = await call.allow("patch")
     request = call.request
     changes = await _patch_document(call)
+    version = if_match(request.headers.get("if-match"))
     async with call.connection() as db:
-        row = await operations.conditional_patch(
-            db,
-            org_id=org_id,
-            resource_type=call.resource_type,
-            query=list(request.query_params.multi_items()),
-            operations=changes,
-            if_match=if_match(request.headers.get("if-match")),
-        )
+        if "resource_id" in call.params:
+            row = await operations.patch(
+                db, org_id=org_id, resource_type=call.resource_type,
+                resource_id=call.resource_id, operations=changes, if_match=version,
+            )  # fmt: skip
+        else:
+            row = await operations.conditional_patch(
+                db, org_id=org_id, resource_type=call.resource_type,
+                query=list(request.query_params.multi_items()), operations=changes,
+                if_match=version,
+            )  # fmt: skip
     return respond(request, row, prefer=request.headers.get("prefer"))

@@ -17,15 +17,13 @@ one COUNT runs, unless `_total=none`.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, and_, false, func, not_, or_, select, true
+from sqlalchemy import Select, false, func, not_, or_, select, true
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.orm import aliased
 from sqlalchemy.sql.elements import UnaryExpression
@@ -33,7 +31,13 @@ from sqlalchemy.sql.elements import UnaryExpression
 from ehr_api.errors import BadRequestError
 from ehr_api.fhir_store import elements, includes, repository
 from ehr_api.fhir_store.models import FhirResource, FhirSearchReference
-from ehr_api.fhir_store.paging import decode_cursor, encode_cursor
+from ehr_api.fhir_store.paging import (
+    decode_cursor,
+    encode_cursor,
+    keyset_after,
+    parse_count,
+    query_digest,
+)
 from ehr_api.fhir_store.search_params import COMMON, SearchParam, lookup
 from ehr_api.fhir_store.search_values import (
     BUILDERS,
@@ -263,9 +267,7 @@ class _Options:
 def _result_param(ctx: Context, rt: str, name: str, value: str, options: _Options) -> None:
     base, _, mod = name.partition(":")
     if base == "_count":
-        if not value.isdigit():
-            raise BadRequestError(f"_count must be a number, got {value!r}", field="_count")
-        options.count = min(int(value), MAX_COUNT)
+        options.count = min(parse_count(value), MAX_COUNT)
     elif base == "_total":
         if value not in ("none", "estimate", "accurate"):
             raise BadRequestError("_total is none, estimate or accurate", field="_total")
@@ -332,7 +334,7 @@ async def _keyset_page(
     moment, ident = FhirResource.last_updated, FhirResource.id
     query = select(*repository.RESOURCE_COLUMNS).where(*where)
     if before is not None:  # walking back: the `count` rows just before the anchor
-        query = query.where(_beyond(moment, ident, before, later=False))
+        query = query.where(keyset_after([(moment, before[0], True), (ident, before[1], True)]))
         rows = await repository.load(
             db, query.order_by(moment.desc(), ident.desc()).limit(count + 1)
         )
@@ -343,7 +345,7 @@ async def _keyset_page(
             previous={"b": _key(rows[0])} if earlier and rows else None,
         )  # fmt: skip
     if after is not None:
-        query = query.where(_beyond(moment, ident, after, later=True))
+        query = query.where(keyset_after([(moment, after[0], False), (ident, after[1], False)]))
     rows = await repository.load(db, query.order_by(moment, ident).limit(count + 1))
     more, rows = len(rows) > count, rows[:count]
     return _Page(
@@ -368,20 +370,6 @@ def _anchor(position: dict[str, Any], name: str) -> tuple[datetime, str] | None:
     if anchor[0].tzinfo is None:
         raise BadRequestError("the paging cursor is not valid", field=CURSOR)
     return anchor
-
-
-def _beyond(moment: Any, ident: Any, anchor: tuple[datetime, str], *, later: bool) -> Any:
-    """(moment, ident) after `anchor` (`later`) or before it, in (moment, ident) order."""
-    at, key = anchor
-    if later:
-        return or_(moment > at, and_(moment == at, ident > key))
-    return or_(moment < at, and_(moment == at, ident < key))
-
-
-def _digest(applied: Sequence[tuple[str, str]]) -> str:
-    """What a cursor pins: the query without its page size."""
-    kept = sorted((name, value) for name, value in applied if name != "_count")
-    return hashlib.sha256(json.dumps(kept).encode()).hexdigest()[:16]
 
 
 async def run(
@@ -423,7 +411,7 @@ async def run(
         if name not in _UNLINKED:
             applied.append((name, value))
     kind = f"search:{resource_type}"
-    digest = _digest(applied)
+    digest = query_digest(applied)
     position: dict[str, Any] = {}
     if options.cursor:
         position = decode_cursor(options.cursor, org_id=org_id, kind=kind)

@@ -10,8 +10,6 @@ Result parameters other than `_count` (`_sort`, `_include`, `_summary`, ...) are
 
 from __future__ import annotations
 
-import hashlib
-import json
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -24,7 +22,13 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from ehr_api.errors import BadRequestError
 from ehr_api.fhir_store import repository
 from ehr_api.fhir_store.models import FhirResource
-from ehr_api.fhir_store.paging import decode_cursor, encode_cursor
+from ehr_api.fhir_store.paging import (
+    decode_cursor,
+    encode_cursor,
+    keyset_after,
+    parse_count,
+    query_digest,
+)
 from ehr_api.fhir_store.search import (
     CURSOR,
     DEFAULT_COUNT,
@@ -84,9 +88,7 @@ async def run(
             cursor = value
             continue
         if name == "_count":
-            if not value.isdigit():
-                raise BadRequestError(f"_count must be a number, got {value!r}", field="_count")
-            count = min(int(value), MAX_COUNT)
+            count = min(parse_count(value), MAX_COUNT)
         elif not is_criterion(name):
             raise BadRequestError(f"{name} is not supported in a search across types", field=name)
         elif not value:
@@ -101,7 +103,7 @@ async def run(
                         " takes parameters every listed type has", field=name,
                     ) from exc  # fmt: skip
         applied.append((name, value))
-    digest = _digest(applied)
+    digest = query_digest(applied)
     after = _after(decode_cursor(cursor, org_id=org_id, kind=_KIND), digest) if cursor else None
     where = [
         FhirResource.org_id == org_id,
@@ -114,7 +116,12 @@ async def run(
     if count:
         page = select(*repository.RESOURCE_COLUMNS).where(*where)
         if after is not None:
-            page = page.where(_beyond(after))
+            moment, kind, ident = after
+            page = page.where(
+                keyset_after(
+                    [(keys[0], moment, False), (keys[1], kind, False), (keys[2], ident, False)]
+                )
+            )
         rows = await repository.load(db, page.order_by(*keys).limit(count + 1))
     more, rows = len(rows) > count, rows[:count]
     total = len(rows)
@@ -128,11 +135,6 @@ async def run(
     return SystemSearchResult(total, rows, applied, next_cursor)
 
 
-def _digest(applied: Sequence[tuple[str, str]]) -> str:
-    kept = sorted((name, value) for name, value in applied if name != "_count")
-    return hashlib.sha256(json.dumps(kept).encode()).hexdigest()[:16]
-
-
 def _after(position: dict[str, Any], digest: str) -> tuple[datetime, str, str]:
     if position.get("q") != digest:
         raise BadRequestError("the paging cursor was made for another query", field=CURSOR)
@@ -144,13 +146,3 @@ def _after(position: dict[str, Any], digest: str) -> tuple[datetime, str, str]:
     if anchor[0].tzinfo is None:
         raise BadRequestError("the paging cursor is not valid", field=CURSOR)
     return anchor
-
-
-def _beyond(anchor: tuple[datetime, str, str]) -> Any:
-    at, kind, ident = anchor
-    moment, type_, id_ = FhirResource.last_updated, FhirResource.resource_type, FhirResource.id
-    return or_(
-        moment > at,
-        and_(moment == at, type_ > kind),
-        and_(moment == at, type_ == kind, id_ > ident),
-    )
