@@ -3,8 +3,12 @@
 A raw ASGI app (served by the same uvicorn + httptools) that answers the CRUD mix's five
 requests with the statements the platform sends on PostgreSQL, and nothing else:
 
-- every request is one transaction whose tenant settings ride with BEGIN (the platform's
-  prelude, `ehr_api.db.begin_prelude`), so row-level security applies as in production;
+- connections are scoped as the platform's scoped pool scopes them
+  (`ehr_api.db.scoped_pool`): role, organisation and platform flag set at session level
+  once, so row-level security applies as in production; reads and creates are one
+  statement in autocommit, update and delete a plain BEGIN ... COMMIT around the locked
+  read and the write (the platform also switches a connection between read-only and
+  writable when its idle ones are of the other kind; the floor never does);
 - create/update/delete run the platform's own one-statement write (current row, history,
   search index, event: `ehr_api.fhir_store.pg_write.version_statement`), with index rows
   from the platform's indexer; update and delete lock the row first, as the store does;
@@ -63,9 +67,9 @@ class Floor:
         self.pool_size = pool_size
         self.pool: asyncpg.Pool | None = None
         settings = {"app.current_org": str(org_id), "app.platform": "off", "role": "ehr_app"}
-        prelude = set_config_sql(settings)
-        assert prelude is not None
-        self.begin = f"BEGIN; {prelude}"
+        scope = set_config_sql(settings)
+        assert scope is not None
+        self.scope = scope.replace(", true)", ", false)")  # session-level, as scoped_pool
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] == "lifespan":
@@ -95,7 +99,11 @@ class Floor:
             message = await receive()
             if message["type"] == "lifespan.startup":
                 self.pool = await asyncpg.create_pool(
-                    self.dsn, min_size=self.pool_size, max_size=self.pool_size
+                    self.dsn,
+                    min_size=self.pool_size,
+                    max_size=self.pool_size,
+                    init=self._scoped,
+                    reset=_keep_scope,
                 )
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
@@ -110,14 +118,13 @@ class Floor:
         assert self.pool is not None
         kind = path[0]
         async with self.pool.acquire() as connection:
-            await connection.execute(self.begin)
-            try:
-                result = await self._work(connection, method, kind, path[1:], query, body)
-            except BaseException:
-                await connection.execute("ROLLBACK")
-                raise
-            await connection.execute("COMMIT")
-        return result
+            if method in ("GET", "POST"):  # one statement: autocommit
+                return await self._work(connection, method, kind, path[1:], query, body)
+            async with connection.transaction():
+                return await self._work(connection, method, kind, path[1:], query, body)
+
+    async def _scoped(self, connection: asyncpg.Connection) -> None:
+        await connection.execute(self.scope)
 
     async def _work(
         self,
@@ -199,6 +206,11 @@ class Floor:
             f'{{"resourceType":"Bundle","type":"searchset","total":{len(rows)},'
             f'"entry":[{entries}]}}'
         ).encode()
+
+
+async def _keep_scope(connection: asyncpg.Connection) -> None:
+    """asyncpg's default reset on release (RESET ALL, ...) would drop the scope and cost
+    a round trip per request; the platform's scoped pool keeps the scope too."""
 
 
 def serve(port: int) -> None:

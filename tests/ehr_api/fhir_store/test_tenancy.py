@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import pytest
+from ehr_api.migrate import upgrade_to_head
+
+from tests.ehr_api.conftest import APP_ROLE
 from tests.ehr_api.fhir_store.conftest import BASE, Fhir, patient
+from tests.ehr_api.support import running
 
 
 async def test_org_a_never_sees_org_b(fhir: Fhir) -> None:
@@ -40,3 +47,36 @@ async def test_conditional_create_ignores_the_other_organisation(fhir: Fhir) -> 
     assert ours.json()["id"] != theirs["id"]
     again = await client.post(f"{BASE}/Patient", json=patient("shared"), headers=headers)
     assert again.status_code == 200 and again.json()["id"] == ours.json()["id"]
+
+
+@pytest.mark.postgres
+async def test_one_scoped_connection_passed_between_organisations_leaks_nothing(
+    pg_url: str, tmp_path: Path
+) -> None:
+    # One connection in the scoped pool: every read and write of A and B goes through the
+    # same PostgreSQL session, which keeps its scope between uses (ehr_api.db.scoped_pool).
+    await upgrade_to_head(pg_url, app_role=APP_ROLE)
+    async with running(pg_url, tmp_path, db_scoped_pool_size=1) as harness:
+        await harness.org("org-a")
+        await harness.org("org-b")
+        client = harness.client
+        a, b = harness.auth("org-a", "org_admin"), harness.auth("org-b", "org_admin")
+        for turn in range(3):
+            theirs = await client.post(f"{BASE}/Patient", json=patient(f"B-{turn}"), headers=b)
+            ours = await client.post(f"{BASE}/Patient", json=patient(f"A-{turn}"), headers=a)
+            bid, aid = theirs.json()["id"], ours.json()["id"]
+            assert (await client.get(f"{BASE}/Patient/{bid}", headers=a)).status_code == 404
+            assert (await client.get(f"{BASE}/Patient/{aid}", headers=b)).status_code == 404
+            for headers, own in ((a, "A"), (b, "B")):
+                found = (await client.get(f"{BASE}/Patient", headers=headers)).json()
+                values = {e["resource"]["identifier"][0]["value"] for e in found["entry"]}
+                assert values == {f"{own}-{n}" for n in range(turn + 1)}
+            update = await client.put(
+                f"{BASE}/Patient/{bid}", json={**patient("A-x"), "id": bid}, headers=a
+            )
+            assert update.status_code == 201  # A's own new resource under that id
+            assert (await client.delete(f"{BASE}/Patient/{bid}", headers=a)).status_code == 200
+            still = await client.get(f"{BASE}/Patient/{bid}", headers=b)
+            assert still.status_code == 200 and still.json() == theirs.json()
+        pool = harness.database.scoped
+        assert pool is not None and pool._open == 1  # really one connection throughout

@@ -15,6 +15,7 @@ Every field has an embedded default that gives a working single-process install
 | db_app_role | EHR_DB_APP_ROLE | ehr_app (empty: never switch role) |
 | db_echo | EHR_DB_ECHO | false |
 | db_pool_size | EHR_DB_POOL_SIZE | 10 |
+| db_scoped_pool_size | EHR_DB_SCOPED_POOL_SIZE | 10 (0: none; PostgreSQL only) |
 | sqlite_synchronous | EHR_SQLITE_SYNCHRONOUS | FULL |
 | redis_url | REDIS_URL | unset -> in-process broker |
 | jwt_secret | EHR_JWT_SECRET | unset -> generated under data_dir |
@@ -63,6 +64,7 @@ class Settings:
     db_app_role: str = "ehr_app"
     db_echo: bool = False
     db_pool_size: int = 10
+    db_scoped_pool_size: int = 10
     sqlite_synchronous: str = "FULL"
     redis_url: str | None = None
     jwt_secret: str | None = None
@@ -89,6 +91,10 @@ class Settings:
             )
         if not 0 < self.port < 65536:
             raise SettingsError(f"EHR_PORT={self.port}: expected 1-65535")
+        if self.db_scoped_pool_size < 0:
+            raise SettingsError(
+                f"EHR_DB_SCOPED_POOL_SIZE={self.db_scoped_pool_size}: expected >= 0 (0: no read pool)"
+            )
         if self.db_pool_size < 1:
             raise SettingsError(f"EHR_DB_POOL_SIZE={self.db_pool_size}: expected >= 1")
 
@@ -116,6 +122,7 @@ class Settings:
             db_app_role=env.get("EHR_DB_APP_ROLE", "ehr_app").strip(),
             db_echo=_flag(env, "EHR_DB_ECHO", default=False),
             db_pool_size=_integer(env, "EHR_DB_POOL_SIZE", default=10),
+            db_scoped_pool_size=_integer(env, "EHR_DB_SCOPED_POOL_SIZE", default=10),
             sqlite_synchronous=(text("EHR_SQLITE_SYNCHRONOUS") or "FULL").upper(),
             redis_url=text("REDIS_URL"),
             jwt_secret=text("EHR_JWT_SECRET"),

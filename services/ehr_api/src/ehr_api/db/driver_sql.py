@@ -23,14 +23,20 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy.dialects.postgresql.asyncpg import PGDialect_asyncpg
+from sqlalchemy.dialects.postgresql.asyncpg import AsyncAdapt_asyncpg_connection, PGDialect_asyncpg
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.sql import Executable
+from sqlalchemy.util import LRUCache
 
-__all__ = ["begin_now", "compiled", "execute", "fetch"]
+from ehr_api.db.scoped_pool import ScopedConnection
+
+__all__ = ["begin_now", "compiled", "execute", "fetch", "rows", "scalar"]
 
 _DIALECT = PGDialect_asyncpg()
+_DBAPI: Any = PGDialect_asyncpg.import_dbapi()
+#: Compiled forms of per-call statements by cache key, as an engine keeps them.
+_STATEMENT_CACHE: LRUCache[Any, Any] = LRUCache(500)
 #: id(statement) -> (statement, SQL, parameter names); the statement is kept so that its
 #: id is never reused by another object.
 _COMPILED: dict[int, tuple[Executable, str, tuple[str, ...]]] = {}
@@ -46,9 +52,17 @@ async def begin_now(connection: AsyncConnection) -> None:
 
 
 async def fetch(
-    db: AsyncConnection | AsyncSession, statement: Executable, params: Mapping[str, Any]
+    db: AsyncConnection | AsyncSession | ScopedConnection,
+    statement: Executable,
+    params: Mapping[str, Any],
 ) -> Sequence[Any]:
     """The rows of `statement` (records on the driver path, Rows otherwise)."""
+    if isinstance(db, ScopedConnection):
+        sql, names = compiled(statement)
+        try:
+            return await db.driver.fetch(sql, *(params[name] for name in names))  # type: ignore[no-any-return]
+        except Exception as error:
+            raise _translated_plain(sql, params, error) from error
     raw = await _raw(db)
     if raw is None:
         return (await db.execute(statement, params)).all()
@@ -63,9 +77,18 @@ async def fetch(
 
 
 async def execute(
-    db: AsyncConnection | AsyncSession, statement: Executable, params: Mapping[str, Any]
+    db: AsyncConnection | AsyncSession | ScopedConnection,
+    statement: Executable,
+    params: Mapping[str, Any],
 ) -> None:
     """Run `statement` for its effect."""
+    if isinstance(db, ScopedConnection):
+        sql, names = compiled(statement)
+        try:
+            await db.driver.execute(sql, *(params[name] for name in names))
+        except Exception as error:
+            raise _translated_plain(sql, params, error) from error
+        return
     raw = await _raw(db)
     if raw is None:
         await db.execute(statement, params)
@@ -94,6 +117,67 @@ def _translated(raw: Any, sql: str, params: Mapping[str, Any], error: Exception)
         adapter._handle_exception(error)  # raises the DBAPI-level translation
     except Exception as dbapi_error:
         return DBAPIError.instance(sql, dict(params), dbapi_error, adapter.dbapi.Error)
+    return error
+
+
+async def rows(
+    db: AsyncConnection | AsyncSession | ScopedConnection, statement: Executable
+) -> Sequence[Any]:
+    """The rows of a statement built per call (a search's SELECT, with its own bound
+    values): on a `ScopedConnection` compiled through SQLAlchemy's statement cache and run
+    on the driver, elsewhere Core `execute`. Rows are tuples (records on the driver)."""
+    if not isinstance(db, ScopedConnection):
+        return (await db.execute(statement)).all()
+    sql, values = _bound(statement)
+    try:
+        found: Sequence[Any] = await db.driver.fetch(sql, *values)
+    except Exception as error:
+        raise _translated_plain(sql, {}, error) from error
+    return found
+
+
+async def scalar(
+    db: AsyncConnection | AsyncSession | ScopedConnection, statement: Executable
+) -> Any:
+    """The first column of the first row of `statement` (None without rows), as `rows`."""
+    if not isinstance(db, ScopedConnection):
+        return await db.scalar(statement)
+    sql, values = _bound(statement)
+    try:
+        return await db.driver.fetchval(sql, *values)
+    except Exception as error:
+        raise _translated_plain(sql, {}, error) from error
+
+
+def _bound(statement: Executable) -> tuple[str, list[Any]]:
+    """`statement`'s SQL and positional values, as SQLAlchemy's execute would send them
+    (compiled form cached by the statement's cache key; expanding IN lists rendered; bind
+    processors applied)."""
+    compile_with_cache: Any = statement._compile_w_cache
+    form: Any
+    form, extracted, _, _ = compile_with_cache(
+        _DIALECT, compiled_cache=_STATEMENT_CACHE, column_keys=[]
+    )
+    params = form.construct_params(extracted_parameters=extracted, escape_names=False)
+    processors = form._bind_processors
+    if form.literal_execute_params or form.post_compile_params:
+        expanded = form._process_parameters_for_postcompile(params)
+        sql, order, params = expanded.statement, expanded.positiontup, expanded.parameters
+        processors = {**processors, **expanded.processors}
+    else:
+        sql, order = form.string, form.positiontup
+    values = [
+        processors[name](params[name]) if name in processors else params[name] for name in order
+    ]
+    return sql, values
+
+
+def _translated_plain(sql: str, params: Mapping[str, Any], error: Exception) -> Exception:
+    """`_translated` for a connection SQLAlchemy does not know (`ScopedConnection`)."""
+    try:
+        AsyncAdapt_asyncpg_connection._handle_exception_no_connection(_DBAPI, error)
+    except Exception as dbapi_error:
+        return DBAPIError.instance(sql, dict(params), dbapi_error, _DBAPI.Error)
     return error
 
 

@@ -36,6 +36,11 @@ The settings are applied from the session's `after_begin` hook, so they hold for
 transaction the session begins: no code path gets a transaction on such a session without
 them (a session that somehow has no scope gets no organisation and sees nothing).
 
+The FHIR store's hot path (`Database.org_reads` / `org_writes`) uses a third kind of
+connection on PostgreSQL, from `ehr_api.db.scoped_pool`: the same settings and policies,
+kept at session level while a connection serves one organisation, so that a read needs
+no BEGIN or COMMIT. That module states its own version of the wall.
+
 Platform sessions (`Database.platform_session()`) are for work that is not bound to one
 organisation: creating and listing organisations, resolving a token's organisation slug
 or an API key prefix before the organisation is known, loading casbin role assignments,
@@ -46,7 +51,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from functools import cache, lru_cache
 from itertools import chain
@@ -62,7 +67,8 @@ from starlette.requests import HTTPConnection
 from ehr_api.db.base import TenantScoped
 from ehr_api.db.begin_prelude import defer_to_begin, set_config_sql
 from ehr_api.db.driver_sql import begin_now
-from ehr_api.db.engine import SQLITE_BEGIN_OPTION, engine_from_settings
+from ehr_api.db.engine import SQLITE_BEGIN_OPTION, async_url, database_url, engine_from_settings
+from ehr_api.db.scoped_pool import ScopedConnection, ScopedPool
 from ehr_api.settings import Settings
 
 __all__ = [
@@ -110,12 +116,16 @@ class TenantSession(Session):
     """The sync `Session` behind every `AsyncSession` from `Database` (hooks below)."""
 
 
-def current_org_id(session: AsyncSession | Session | AsyncConnection) -> uuid.UUID:
+def current_org_id(
+    session: AsyncSession | Session | AsyncConnection | ScopedConnection,
+) -> uuid.UUID:
     """The organisation an org session (or org connection) is bound to, for Core statements.
 
     Raises:
         CrossTenantError: the session is a platform session (or not from `Database`).
     """
+    if isinstance(session, ScopedConnection):
+        return session.org_id
     scope = session.info.get(_SCOPE)
     if not isinstance(scope, Scope) or scope.org_id is None:
         raise CrossTenantError("not an organisation session: no current organisation")
@@ -129,9 +139,16 @@ class Database:
     `await database.dispose()`.
     """
 
-    def __init__(self, engine: AsyncEngine, *, app_role: str | None = "ehr_app") -> None:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        *,
+        app_role: str | None = "ehr_app",
+        scoped: ScopedPool | None = None,
+    ) -> None:
         self.engine = engine
         self.app_role = app_role or None
+        self.scoped = scoped
         self._sessions = async_sessionmaker(
             engine,
             expire_on_commit=False,
@@ -141,8 +158,19 @@ class Database:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Database:
-        """The platform's database as configured (`DATABASE_URL`, `EHR_DB_APP_ROLE`)."""
-        return cls(engine_from_settings(settings), app_role=settings.db_app_role)
+        """The platform's database as configured (`DATABASE_URL`, `EHR_DB_APP_ROLE`,
+        `EHR_DB_SCOPED_POOL_SIZE`)."""
+        engine = engine_from_settings(settings)
+        scoped = None
+        if engine.dialect.name == "postgresql" and settings.db_scoped_pool_size:
+            url, connect_args = async_url(database_url(settings))
+            scoped = ScopedPool(
+                url,
+                connect_args,
+                app_role=settings.db_app_role or None,
+                size=settings.db_scoped_pool_size,
+            )
+        return cls(engine, app_role=settings.db_app_role, scoped=scoped)
 
     @property
     def is_postgresql(self) -> bool:
@@ -214,6 +242,43 @@ class Database:
             finally:
                 connection.info.pop(_SCOPE, None)
 
+    def org_reads(
+        self, org_id: uuid.UUID
+    ) -> AbstractAsyncContextManager[ScopedConnection | AsyncConnection]:
+        """A read-only connection of `org_id` for hot single-statement reads.
+
+        On PostgreSQL with a scoped pool (`EHR_DB_SCOPED_POOL_SIZE`), a `ScopedConnection`:
+        session-scoped, autocommit, no BEGIN or COMMIT (`ehr_api.db.scoped_pool`); run
+        statements on it through `ehr_api.db.driver_sql`. Elsewhere, `org_connection`
+        with `read_only=True`. Several statements on a scoped connection do not share a
+        snapshot: use `org_connection` where that matters.
+        """
+        if self.scoped is not None:
+            return self.scoped.acquire(org_id)
+        return self.org_connection(org_id, read_only=True)
+
+    @asynccontextmanager
+    async def org_writes(
+        self, org_id: uuid.UUID, *, atomic: bool = True
+    ) -> AsyncIterator[ScopedConnection | AsyncConnection]:
+        """A connection of `org_id` that may write, committed when the block exits.
+
+        On PostgreSQL with a scoped pool, a writable `ScopedConnection`: inside one
+        transaction (a plain BEGIN, the scope being already set) when `atomic`, else in
+        autocommit, which is only for a block that writes with a single statement (a
+        FHIR create is one). Elsewhere, `org_connection`.
+        """
+        if self.scoped is None:
+            async with self.org_connection(org_id) as connection:
+                yield connection
+            return
+        async with self.scoped.acquire(org_id, read_only=False) as scoped:
+            if not atomic:
+                yield scoped
+                return
+            async with scoped.driver.transaction():
+                yield scoped
+
     async def check_row_security(self) -> None:
         """Fail unless PostgreSQL sessions run as a role that row-level security binds.
 
@@ -235,6 +300,8 @@ class Database:
 
     async def dispose(self) -> None:
         """Close every pooled connection."""
+        if self.scoped is not None:
+            await self.scoped.close()
         await self.engine.dispose()
 
     @asynccontextmanager

@@ -42,6 +42,7 @@ from ehr_api.auth.access import Access
 from ehr_api.auth.principal import Principal
 from ehr_api.auth.rbac import fhir_action, fhir_object
 from ehr_api.db import Database
+from ehr_api.db.scoped_pool import ScopedConnection
 from ehr_api.deps import authenticate_request, organisation_of
 from ehr_api.errors import NotAcceptableError, NotFoundError
 from ehr_api.fhir_store import service
@@ -225,6 +226,17 @@ class FhirCall:
         """The caller's organisation's Core connection, committed when the block exits
         (before the response is sent: a failed commit is an error, never a lost write)."""
         return self._database().org_connection(self._org_id(), read_only=read_only)
+
+    def reads(self) -> AbstractAsyncContextManager[ScopedConnection | AsyncConnection]:
+        """A read-only connection for a single-statement read (`Database.org_reads`)."""
+        return self._database().org_reads(self._org_id())
+
+    def writes(
+        self, *, atomic: bool = True
+    ) -> AbstractAsyncContextManager[ScopedConnection | AsyncConnection]:
+        """A connection that may write, committed when the block exits, before the
+        response is sent (`Database.org_writes`; `atomic=False` only for one statement)."""
+        return self._database().org_writes(self._org_id(), atomic=atomic)
 
     def session(self, *, read_only: bool = False) -> AbstractAsyncContextManager[AsyncSession]:
         """The same as an ORM session (history, bundles, $everything, AuditEvent)."""

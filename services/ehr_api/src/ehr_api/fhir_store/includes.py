@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
+from ehr_api.db import driver_sql
 from ehr_api.errors import BadRequestError
 from ehr_api.fhir_store import repository
 from ehr_api.fhir_store.models import FhirResource, FhirSearchReference
@@ -119,7 +120,7 @@ async def _forward(
     if spec.target:
         edges = edges.where(ref.target_type == spec.target)
     targets: dict[str, list[str]] = defaultdict(list)
-    for target_type, target_id in await db.execute(edges):
+    for target_type, target_id in await driver_sql.rows(db, edges):
         targets[target_type].append(target_id)
     found: list[FhirResource] = []
     for target_type, target_ids in sorted(targets.items()):

@@ -72,7 +72,7 @@ async def load(db: AsyncSession | AsyncConnection, query: Select[Any]) -> list[F
     Core rows, not ORM loading, so a session and a Core connection give the same; the
     objects are for reading (a write re-reads its row locked, `get_current(for_update)`).
     """
-    return [_detached(*row) for row in await db.execute(query)]
+    return [_detached(*row) for row in await driver_sql.rows(db, query)]
 
 
 def _detached(

@@ -67,7 +67,8 @@ async def create(call: FhirCall) -> Response:
     if_none_exist = request.headers.get("if-none-exist")
     if if_none_exist is None and request.url.query:
         if_none_exist = request.url.query
-    async with call.connection() as db:
+    # A plain create is one statement; a conditional one searches first.
+    async with call.writes(atomic=bool(if_none_exist)) as db:
         row, created = await service.create(
             db, org_id=org_id, resource_type=call.resource_type, body=body,
             if_none_exist=if_none_exist,
@@ -91,7 +92,7 @@ async def _search(call: FhirCall, org_id: uuid.UUID, query: list[tuple[str, str]
     """The searchset Bundle: matches (shaped by _summary/_elements), includes, links."""
     request, resource_type = call.request, call.resource_type
     base = base_url(request)
-    async with call.connection(read_only=True) as db:
+    async with call.reads() as db:
         found = await service.search(
             db, org_id=org_id, resource_type=resource_type, query=query, base=base,
             strict=_strict(request),
@@ -197,7 +198,7 @@ async def read(call: FhirCall) -> Response:
     session's machinery was most of its cost."""
     org_id = await call.allow("read")
     request, resource_type = call.request, call.resource_type
-    async with call.connection(read_only=True) as db:
+    async with call.reads() as db:
         row = await service.get(
             db, org_id=org_id, resource_type=resource_type, resource_id=call.resource_id
         )
@@ -225,7 +226,7 @@ async def read(call: FhirCall) -> Response:
 @routes.get("/{resource_type}/{resource_id}/_history/{version}")
 async def vread(call: FhirCall) -> Response:
     org_id = await call.allow("vread")
-    async with call.connection(read_only=True) as db:
+    async with call.reads() as db:
         row = await service.get_version(
             db, org_id=org_id, resource_type=call.resource_type, resource_id=call.resource_id,
             version=call.params["version"],
@@ -238,7 +239,7 @@ async def update(call: FhirCall) -> Response:
     org_id = await call.allow("update")
     request = call.request
     body = await read_resource(request)
-    async with call.connection() as db:
+    async with call.writes() as db:
         row, created = await service.update(
             db,
             org_id=org_id,
@@ -255,7 +256,7 @@ async def update(call: FhirCall) -> Response:
 async def delete(call: FhirCall) -> Response:
     org_id = await call.allow("delete")
     resource_type, resource_id = call.resource_type, call.resource_id
-    async with call.connection() as db:
+    async with call.writes() as db:
         row = await service.delete(
             db, org_id=org_id, resource_type=resource_type, resource_id=resource_id
         )
@@ -276,7 +277,7 @@ async def conditional_delete(call: FhirCall) -> Response:
     """DELETE with search parameters: 0 matches do nothing, 1 is deleted, several a 412."""
     org_id = await call.allow("delete")
     resource_type = call.resource_type
-    async with call.connection() as db:
+    async with call.writes() as db:
         row = await operations.conditional_delete(
             db, org_id=org_id, resource_type=resource_type,
             query=list(call.request.query_params.multi_items()),
@@ -291,7 +292,7 @@ async def conditional_update(call: FhirCall) -> Response:
     org_id = await call.allow("update")
     request = call.request
     body = await read_resource(request)
-    async with call.connection() as db:
+    async with call.writes() as db:
         row, created = await operations.conditional_update(
             db,
             org_id=org_id,

@@ -169,7 +169,7 @@ async def patch(call: FhirCall) -> Response:
     request = call.request
     changes = await _patch_document(call)
     version = if_match(request.headers.get("if-match"))
-    async with call.connection() as db:
+    async with call.writes() as db:
         if "resource_id" in call.params:
             row = await operations.patch(
                 db, org_id=org_id, resource_type=call.resource_type,

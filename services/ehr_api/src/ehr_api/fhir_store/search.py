@@ -28,6 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.orm import aliased
 from sqlalchemy.sql.elements import UnaryExpression
 
+from ehr_api.db import driver_sql
 from ehr_api.errors import BadRequestError
 from ehr_api.fhir_store import elements, includes, repository
 from ehr_api.fhir_store.models import FhirResource, FhirSearchReference
@@ -429,7 +430,8 @@ async def run(
     counted = not count or (options.total != "none" and (page.after_first or page.more))
     total = len(rows)
     if counted:
-        total = await db.scalar(select(func.count()).select_from(FhirResource).where(*where)) or 0
+        counting = select(func.count()).select_from(FhirResource).where(*where)
+        total = await driver_sql.scalar(db, counting) or 0
 
     def cursor(at: dict[str, Any] | None) -> str | None:
         if at is None:

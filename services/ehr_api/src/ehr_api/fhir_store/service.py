@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from ehr_api.auth.rbac import Policy
 from ehr_api.db.base import utcnow
+from ehr_api.db.scoped_pool import ScopedConnection
 from ehr_api.db.session import CrossTenantError, current_org_id
 from ehr_api.errors import (
     BadRequestError,
@@ -133,8 +134,7 @@ async def write(
         content = {**content, "id": row.id, "meta": meta}
     row.content = content or {"resourceType": row.resource_type, "id": row.id}
     rows = _index(row.resource_type, content)
-    dialect = db.dialect if isinstance(db, AsyncConnection) else db.get_bind().dialect
-    writer = pg_write.write_version if dialect.name == "postgresql" else repository.write_version
+    writer = pg_write.write_version if _on_postgresql(db) else repository.write_version
     try:
         await writer(db, org_id=org_id, row=row, existed=existed, rows=rows, event_type=event_type)
     except IntegrityError as exc:
@@ -144,6 +144,13 @@ async def write(
             field="id",
         ) from exc
     return row
+
+
+def _on_postgresql(db: AsyncSession | AsyncConnection | ScopedConnection) -> bool:
+    if isinstance(db, ScopedConnection):
+        return True
+    dialect = db.dialect if isinstance(db, AsyncConnection) else db.get_bind().dialect
+    return dialect.name == "postgresql"
 
 
 async def get(
