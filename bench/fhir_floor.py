@@ -5,13 +5,14 @@ requests with the statements the platform sends on PostgreSQL, and nothing else:
 
 - connections are scoped as the platform's scoped pool scopes them
   (`ehr_api.db.scoped_pool`): role, organisation and platform flag set at session level
-  once, so row-level security applies as in production; reads and creates are one
-  statement in autocommit, update and delete a plain BEGIN ... COMMIT around the locked
-  read and the write (the platform also switches a connection between read-only and
-  writable when its idle ones are of the other kind; the floor never does);
+  once, so row-level security applies as in production; every statement runs in
+  autocommit: reads and creates are one statement, update and delete a read and a write
+  that only applies over the version read, as the platform's (the platform also switches
+  a connection between read-only and writable when its idle ones are of the other kind,
+  and retries under a row lock when another write came between; the floor does neither);
 - create/update/delete run the platform's own one-statement write (current row, history,
   search index, event: `ehr_api.fhir_store.pg_write.version_statement`), with index rows
-  from the platform's indexer; update and delete lock the row first, as the store does;
+  from the platform's indexer; update and delete read the current version first;
 - read is one primary-key SELECT whose JSON text is sent as it is; search is one
   identifier (token index join) or `_id` SELECT wrapped in a searchset Bundle.
 
@@ -45,9 +46,9 @@ _READ = (
     "SELECT content::text FROM fhir_resources"
     " WHERE org_id = $1 AND resource_type = $2 AND id = $3 AND NOT deleted"
 )
-_LOCK = (
+_CURRENT = (
     "SELECT version_id, deleted FROM fhir_resources"
-    " WHERE org_id = $1 AND resource_type = $2 AND id = $3 FOR UPDATE"
+    " WHERE org_id = $1 AND resource_type = $2 AND id = $3"
 )
 _BY_IDENTIFIER = (
     "SELECT r.content::text FROM fhir_resources r JOIN fhir_search_token t"
@@ -118,10 +119,7 @@ class Floor:
         assert self.pool is not None
         kind = path[0]
         async with self.pool.acquire() as connection:
-            if method in ("GET", "POST"):  # one statement: autocommit
-                return await self._work(connection, method, kind, path[1:], query, body)
-            async with connection.transaction():
-                return await self._work(connection, method, kind, path[1:], query, body)
+            return await self._work(connection, method, kind, path[1:], query, body)
 
     async def _scoped(self, connection: asyncpg.Connection) -> None:
         await connection.execute(self.scope)
@@ -144,13 +142,16 @@ class Floor:
         if method == "POST":
             resource_id = str(uuid.uuid4())
             row = await self._write(connection, kind, resource_id, json.loads(body), None)
+            assert row is not None  # an insert writes, or raises
             location = f"/fhir/R4/{kind}/{resource_id}/_history/1".encode()
             return 201, [(b"location", location)], json.dumps(row.content).encode()
-        current = await connection.fetchrow(_LOCK, org, kind, rest[0])
+        current = await connection.fetchrow(_CURRENT, org, kind, rest[0])
         if current is None or current["deleted"]:
             return 404, [], b"{}"
         content = json.loads(body) if method == "PUT" else None
         row = await self._write(connection, kind, rest[0], content, current["version_id"])
+        if row is None:
+            return 409, [], b"{}"  # another write came first (never, in this mix)
         return 200, [], json.dumps(row.content).encode() if content else b""
 
     async def _write(
@@ -160,7 +161,7 @@ class Floor:
         resource_id: str,
         content: dict[str, Any] | None,
         version: int | None,
-    ) -> FhirResource:
+    ) -> FhirResource | None:
         now = utcnow()
         number = 1 if version is None else version + 1
         if content is not None:
@@ -190,8 +191,8 @@ class Floor:
             event_type=event,
         )
         sql, names = compiled(statement)
-        await connection.execute(sql, *(params[name] for name in names))
-        return row
+        written = await connection.fetchval(sql, *(params[name] for name in names))
+        return row if written else None
 
     async def _search(
         self, connection: asyncpg.Connection, kind: str, params: dict[str, str]

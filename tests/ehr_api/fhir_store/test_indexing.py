@@ -18,7 +18,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from ehr_api.fhir_store import service
+from ehr_api.events.models import EventLog
+from ehr_api.fhir_store import pg_write, service
 from ehr_api.fhir_store.indexing import (
     FAR_FUTURE,
     FAR_PAST,
@@ -30,6 +31,8 @@ from ehr_api.fhir_store.indexing import (
     number_range,
 )
 from ehr_api.fhir_store.models import (
+    FhirResource,
+    FhirResourceHistory,
     FhirSearchDate,
     FhirSearchNumber,
     FhirSearchReference,
@@ -445,6 +448,50 @@ async def test_create_update_delete_replace_the_rows(fhir: Fhir) -> None:
     assert ("subject", "Patient", pid) in {
         (r.param, r.target_type, r.target_id) for r in references
     }
+
+
+async def test_a_write_over_a_version_no_longer_current_writes_nothing(fhir: Fhir) -> None:
+    # The one-statement write names the version it follows, so an update that read
+    # version 1 while another write made version 2 changes nothing at all (no current
+    # row, history, index or event), and says so; the service then retries under lock.
+    if not fhir.harness.database.is_postgresql:
+        pytest.skip("the one-statement write is PostgreSQL's (SQLite holds the database)")
+
+    org_a = await _org(fhir, "org-a")
+    created = await fhir.client.post(f"{BASE}/Patient", json=patient("MRN-1"), headers=fhir.a)
+    pid, first = created.json()["id"], created.json()
+    before = await _rows(fhir, org_a, pid)
+
+    async def write(version: int) -> bool:
+        content = {**patient("MRN-9"), "id": pid, "meta": {"versionId": str(version)}}
+        row = FhirResource(
+            org_id=org_a, resource_type="Patient", id=pid, version_id=version,
+            last_updated=datetime.now(UTC), deleted=False, content=content,
+        )  # fmt: skip
+        async with fhir.harness.database.org_writes(org_a, atomic=False) as db:
+            return await pg_write.write_version(
+                db, org_id=org_a, row=row, existed=True, rows=index("Patient", content),
+                event_type="fhir.updated",
+            )  # fmt: skip
+
+    assert await write(3) is False  # follows version 2, but the current one is 1
+    assert (await fhir.client.get(f"{BASE}/Patient/{pid}", headers=fhir.a)).json() == first
+    assert await _rows(fhir, org_a, pid) == before
+    async with fhir.harness.database.org_session(org_a, read_only=True) as db:
+        history = await db.scalar(
+            select(func.count())
+            .select_from(FhirResourceHistory)
+            .where(FhirResourceHistory.id == pid)
+        )
+        events = await db.scalar(
+            select(func.count()).select_from(EventLog).where(EventLog.resource_id == pid)
+        )
+    assert (history, events) == (1, 1)
+
+    assert await write(2) is True
+    tokens = {r[1:] for r in (await _rows(fhir, org_a, pid))["fhir_search_token"]}
+    assert ("identifier", "urn:mrn", "MRN-9") in tokens
+    assert ("identifier", "urn:mrn", "MRN-1") not in tokens
 
 
 def _expected(org_id: uuid.UUID, content: Json) -> dict[str, set[Any]]:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from ehr_api import admin
 from ehr_api.fhir_store.models import FhirResource, FhirSearchString, FhirSearchToken
-from ehr_api.fhir_store.reindex import reindex_organisation
+from ehr_api.fhir_store.reindex import rebuild_batch, reindex_organisation
 from sqlalchemy import delete, func, select
 
 from tests.ehr_api.fhir_store.conftest import BASE, Fhir, patient
@@ -78,3 +80,30 @@ async def test_reindex_refuses_unknown_organisations_and_types(fhir: Fhir) -> No
         await admin.reindex_fhir(database, org=None, resource_type="NotAType")
     with pytest.raises(admin.CommandError, match="no organisation"):
         await admin.reindex_fhir(database, org="nope", resource_type=None)
+
+
+async def test_an_update_racing_a_reindex_batch_keeps_no_stale_index_rows(fhir: Fhir) -> None:
+    # The update reads version 1 while a reindex batch holds the row, and its one-statement
+    # write starts (snapshot taken) before the batch commits index rows for version 1.
+    # Those rows are invisible to the write's snapshot, so its index deletes cannot see
+    # them: the write must notice the batch came between (the row version it read is
+    # gone) and do it again, or the old identifier would stay searchable.
+    if not fhir.harness.database.is_postgresql:
+        pytest.skip("SQLite runs one writer at a time: nothing to race")
+    client, a, database = fhir.client, fhir.a, fhir.harness.database
+    pid = (await client.post(f"{BASE}/Patient", json=patient("old"), headers=a)).json()["id"]
+    await _forget_index(fhir.harness, "org-a")  # as an older indexer left it
+    org = await admin.find_organization(database, "org-a")
+
+    async with database.org_connection(org.id) as batch:
+        keys = await rebuild_batch(batch, org.id, resource_type="Patient", after=None, limit=10)
+        assert keys == [("Patient", pid)]
+        update = asyncio.create_task(
+            client.put(f"{BASE}/Patient/{pid}", json={**patient("new"), "id": pid}, headers=a)
+        )
+        await asyncio.sleep(0.5)
+        assert not update.done()  # its write waits for the batch's row lock
+    answer = await update
+    assert answer.status_code == 200 and answer.json()["meta"]["versionId"] == "2"
+    assert await _found(fhir, a, "identifier=urn:mrn|new") == 1
+    assert await _found(fhir, a, "identifier=urn:mrn|old") == 0

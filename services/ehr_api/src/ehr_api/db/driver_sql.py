@@ -31,7 +31,16 @@ from sqlalchemy.util import LRUCache
 
 from ehr_api.db.scoped_pool import ScopedConnection
 
-__all__ = ["begin_now", "compiled", "execute", "fetch", "rows", "scalar"]
+__all__ = [
+    "begin_now",
+    "compiled",
+    "execute",
+    "fetch",
+    "in_transaction",
+    "on_postgresql",
+    "rows",
+    "scalar",
+]
 
 _DIALECT = PGDialect_asyncpg()
 _DBAPI: Any = PGDialect_asyncpg.import_dbapi()
@@ -49,6 +58,22 @@ async def begin_now(connection: AsyncConnection) -> None:
     adapter: Any = raw.dbapi_connection
     if getattr(adapter, "_transaction", False) is None:
         await adapter._start_transaction()
+
+
+def on_postgresql(db: AsyncConnection | AsyncSession | ScopedConnection) -> bool:
+    """Whether `db` talks to PostgreSQL."""
+    if isinstance(db, ScopedConnection):
+        return True
+    dialect = db.dialect if isinstance(db, AsyncConnection) else db.get_bind().dialect
+    return bool(dialect.name == "postgresql")
+
+
+def in_transaction(db: AsyncConnection | AsyncSession | ScopedConnection) -> bool:
+    """Whether statements on `db` run in one transaction (sessions and org connections
+    always do; a scoped connection only inside a BEGIN of its holder's)."""
+    if isinstance(db, ScopedConnection):
+        return bool(db.driver.is_in_transaction())
+    return True
 
 
 async def fetch(

@@ -265,8 +265,10 @@ class Database:
 
         On PostgreSQL with a scoped pool, a writable `ScopedConnection`: inside one
         transaction (a plain BEGIN, the scope being already set) when `atomic`, else in
-        autocommit, which is only for a block that writes with a single statement (a
-        FHIR create is one). Elsewhere, `org_connection`.
+        autocommit, where each statement is atomic on its own: for a block that writes
+        with a single statement (a FHIR create) or that guards its write itself (a FHIR
+        update names the version it follows, `fhir_store.pg_write`). Elsewhere,
+        `org_connection`.
         """
         if self.scoped is None:
             async with self.org_connection(org_id) as connection:

@@ -40,6 +40,7 @@ class FhirResource(OrgScopedMixin, Base):
         Index("ix_fhir_resources_updated", "org_id", "resource_type", "last_updated", "id"),
     )
     __org_id_index__ = False  # the primary key leads with org_id
+    __allow_unmapped__ = True  # for `written_by`, which is not a column
 
     resource_type: Mapped[str] = mapped_column(String(64))
     id: Mapped[str] = mapped_column(String(64))
@@ -47,6 +48,11 @@ class FhirResource(OrgScopedMixin, Base):
     last_updated: Mapped[datetime]
     deleted: Mapped[bool] = mapped_column(default=False)
     content: Mapped[dict[str, Any]]
+
+    #: Not a column: on PostgreSQL, the id of the transaction that wrote the row version
+    #: a read returned (`xmin`, as text), which a write of the next version names so that
+    #: it applies only over exactly what was read (`pg_write`); None elsewhere.
+    written_by: str | None = None
 
 
 class FhirResourceHistory(OrgScopedMixin, Base):

@@ -14,7 +14,7 @@ import uuid
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Select, Table, bindparam, delete, insert, select, update
+from sqlalchemy import Select, Table, bindparam, delete, insert, literal_column, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from ehr_api.db import driver_sql
@@ -60,6 +60,14 @@ async def get_current(
     read's 0.9 ms (measured on PostgreSQL).
     """
     key = {"org_id": org_id, "resource_type": resource_type, "id": resource_id}
+    if driver_sql.on_postgresql(db):
+        rows = await driver_sql.fetch(db, _LOCKED_PG if for_update else _CURRENT_PG, key)
+        if not rows:
+            return None
+        *values, written_by = rows[0]
+        found = _detached(org_id, resource_type, resource_id, *values)
+        found.written_by = written_by
+        return found
     rows = await driver_sql.fetch(db, _LOCKED if for_update else _CURRENT, key)
     if not rows:
         return None
@@ -124,11 +132,13 @@ async def write_version(
     existed: bool,
     rows: IndexRows | None,
     event_type: str,
-) -> None:
+) -> bool:
     """Write `row`'s new version with Core statements: the current row (updated if it
-    `existed`, else inserted), its history row, its index rows, its event.
+    `existed`, else inserted), its history row, its index rows, its event; True.
 
-    The portable path (SQLite); PostgreSQL does the same in one statement (`pg_write`).
+    The portable path (SQLite, where the caller's write transaction holds the database,
+    so the version read is still current); PostgreSQL does the same in one statement
+    (`pg_write`), which may find the version changed and return False.
     """
     values = {
         "version_id": row.version_id,
@@ -164,6 +174,7 @@ async def write_version(
             data={"versionId": str(row.version_id)},
         )
     )
+    return True
 
 
 _RESOURCES = cast(Table, FhirResource.__table__)
@@ -191,6 +202,9 @@ _CURRENT = select(
 )
 
 _LOCKED = _CURRENT.with_for_update()
+#: The same with the row version's `xmin` (see `FhirResource.written_by`).
+_CURRENT_PG = _CURRENT.add_columns(literal_column("xmin::text").label("written_by"))
+_LOCKED_PG = _CURRENT_PG.with_for_update()
 _VERSION = select(_HISTORY.c.last_updated, _HISTORY.c.deleted, _HISTORY.c.content).where(
     _HISTORY.c.org_id == bindparam("org_id"),
     _HISTORY.c.resource_type == bindparam("resource_type"),

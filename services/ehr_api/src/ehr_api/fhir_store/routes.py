@@ -239,7 +239,9 @@ async def update(call: FhirCall) -> Response:
     org_id = await call.allow("update")
     request = call.request
     body = await read_resource(request)
-    async with call.writes() as db:
+    # One read and one write, each atomic; service.update takes the row lock only if
+    # another write comes in between.
+    async with call.writes(atomic=False) as db:
         row, created = await service.update(
             db,
             org_id=org_id,
@@ -256,7 +258,7 @@ async def update(call: FhirCall) -> Response:
 async def delete(call: FhirCall) -> Response:
     org_id = await call.allow("delete")
     resource_type, resource_id = call.resource_type, call.resource_id
-    async with call.writes() as db:
+    async with call.writes(atomic=False) as db:  # as update
         row = await service.delete(
             db, org_id=org_id, resource_type=resource_type, resource_id=resource_id
         )

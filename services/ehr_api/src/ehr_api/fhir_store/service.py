@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from functools import cache
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import parse_qsl
 
 from hl7_fhir.fhir import is_r4_type, validate_resource
@@ -20,6 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from ehr_api.auth.rbac import Policy
+from ehr_api.db import driver_sql
 from ehr_api.db.base import utcnow
 from ehr_api.db.scoped_pool import ScopedConnection
 from ehr_api.db.session import CrossTenantError, current_org_id
@@ -37,6 +38,8 @@ from ehr_api.fhir_store import search as search_engine
 from ehr_api.fhir_store.indexing import IndexRows
 from ehr_api.fhir_store.models import FhirResource, FhirResourceHistory
 from ehr_api.fhir_store.search import SearchResult
+
+_T = TypeVar("_T")
 
 __all__ = [
     "DEFAULT_COUNT",
@@ -134,23 +137,39 @@ async def write(
         content = {**content, "id": row.id, "meta": meta}
     row.content = content or {"resourceType": row.resource_type, "id": row.id}
     rows = _index(row.resource_type, content)
-    writer = pg_write.write_version if _on_postgresql(db) else repository.write_version
+    writer = pg_write.write_version if driver_sql.on_postgresql(db) else repository.write_version
     try:
-        await writer(db, org_id=org_id, row=row, existed=existed, rows=rows, event_type=event_type)
+        written = await writer(
+            db, org_id=org_id, row=row, existed=existed, rows=rows, event_type=event_type
+        )
     except IntegrityError as exc:
         # Another transaction wrote this resource (or created this id) first.
-        raise ConflictError(
-            f"{row.resource_type}/{row.id} was written concurrently; read it and retry",
-            field="id",
-        ) from exc
+        raise ConflictError(_CONCURRENT.format(row=row), field="id") from exc
+    if not written:  # the version read is no longer current (no lock was held)
+        raise ConflictError(_CONCURRENT.format(row=row), field="id")
     return row
 
 
-def _on_postgresql(db: AsyncSession | AsyncConnection | ScopedConnection) -> bool:
-    if isinstance(db, ScopedConnection):
-        return True
-    dialect = db.dialect if isinstance(db, AsyncConnection) else db.get_bind().dialect
-    return dialect.name == "postgresql"
+_CONCURRENT = "{row.resource_type}/{row.id} was written concurrently; read it and retry"
+
+
+async def _taking_turns(
+    db: AsyncSession | AsyncConnection | ScopedConnection,
+    attempt: Callable[[bool], Awaitable[_T]],
+) -> _T:
+    """Run a read-then-write `attempt(lock)`: inside the caller's transaction with the
+    row locked; on an autocommit connection first without a lock (one read, one write
+    that only applies over the version read), and if another write came first, again
+    in a transaction holding the row lock, taking turns as the locked path always does.
+    """
+    if driver_sql.in_transaction(db):
+        return await attempt(True)
+    try:
+        return await attempt(False)
+    except ConflictError:
+        assert isinstance(db, ScopedConnection)  # only those run in autocommit
+        async with db.driver.transaction():
+            return await attempt(True)
 
 
 async def get(
@@ -250,7 +269,7 @@ async def create(
 
 
 async def update(
-    db: AsyncSession | AsyncConnection,
+    db: AsyncSession | AsyncConnection | ScopedConnection,
     *,
     org_id: uuid.UUID,
     resource_type: str,
@@ -275,28 +294,35 @@ async def update(
     if body.get("id") != resource_id:
         raise BadRequestError("the resource's id must match the URL's id", field="id")
     validate_body(resource_type, body)
-    row = await repository.get_current(
-        db, org_id=org_id, resource_type=resource_type, resource_id=resource_id, for_update=True
-    )
-    current = None if row is None or row.deleted else row.version_id
-    if if_match is not None and if_match != current:
-        raise PreconditionFailedError(
-            f"If-Match version {if_match} is not the current version ({current})"
-        )
-    if row is None and not allow_create:
-        raise MethodNotAllowedError(
-            f"{resource_type}/{resource_id} does not exist and this server does not create"
-            " resources with client-chosen ids: POST to create it"
-        )
-    existed = row is not None
-    if row is None:
-        row = FhirResource(org_id=org_id, resource_type=resource_type, id=resource_id, version_id=1)
-    else:
-        row.version_id += 1
-    event = "fhir.updated" if current is not None else "fhir.created"
-    return await write(
-        db, org_id=org_id, row=row, content=dict(body), event_type=event, existed=existed
-    ), current is None
+
+    async def attempt(lock: bool) -> tuple[FhirResource, bool]:
+        row = await repository.get_current(
+            db, org_id=org_id, resource_type=resource_type, resource_id=resource_id,
+            for_update=lock,
+        )  # fmt: skip
+        current = None if row is None or row.deleted else row.version_id
+        if if_match is not None and if_match != current:
+            raise PreconditionFailedError(
+                f"If-Match version {if_match} is not the current version ({current})"
+            )
+        if row is None and not allow_create:
+            raise MethodNotAllowedError(
+                f"{resource_type}/{resource_id} does not exist and this server does not"
+                " create resources with client-chosen ids: POST to create it"
+            )
+        existed = row is not None
+        if row is None:
+            row = FhirResource(
+                org_id=org_id, resource_type=resource_type, id=resource_id, version_id=1
+            )
+        else:
+            row.version_id += 1
+        event = "fhir.updated" if current is not None else "fhir.created"
+        return await write(
+            db, org_id=org_id, row=row, content=dict(body), event_type=event, existed=existed
+        ), current is None
+
+    return await _taking_turns(db, attempt)
 
 
 def has_criteria(query: Sequence[tuple[str, str]]) -> bool:
@@ -307,19 +333,28 @@ def has_criteria(query: Sequence[tuple[str, str]]) -> bool:
 
 
 async def delete(
-    db: AsyncSession | AsyncConnection, *, org_id: uuid.UUID, resource_type: str, resource_id: str
+    db: AsyncSession | AsyncConnection | ScopedConnection,
+    *,
+    org_id: uuid.UUID,
+    resource_type: str,
+    resource_id: str,
 ) -> FhirResource | None:
     """Write a tombstone version; None when there was nothing live to delete (idempotent)."""
     check_type(resource_type)
-    row = await repository.get_current(
-        db, org_id=org_id, resource_type=resource_type, resource_id=resource_id, for_update=True
-    )
-    if row is None or row.deleted:
-        return None
-    row.version_id += 1
-    return await write(
-        db, org_id=org_id, row=row, content=None, event_type="fhir.deleted", existed=True
-    )
+
+    async def attempt(lock: bool) -> FhirResource | None:
+        row = await repository.get_current(
+            db, org_id=org_id, resource_type=resource_type, resource_id=resource_id,
+            for_update=lock,
+        )  # fmt: skip
+        if row is None or row.deleted:
+            return None
+        row.version_id += 1
+        return await write(
+            db, org_id=org_id, row=row, content=None, event_type="fhir.deleted", existed=True
+        )
+
+    return await _taking_turns(db, attempt)
 
 
 async def search(
