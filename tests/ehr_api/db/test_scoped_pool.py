@@ -317,3 +317,25 @@ async def test_closing_wakes_a_waiter_and_a_failed_connect_frees_its_place(
         with pytest.raises(OSError) as caught:
             await asyncio.wait_for(connect(), timeout=5)
         assert not isinstance(caught.value, TimeoutError)
+
+
+async def test_a_connection_the_server_ended_while_idle_is_replaced(
+    one: Database, tenants: Tenants, migrated_pg: str
+) -> None:
+    async with one.org_reads(tenants.a) as connection:
+        assert isinstance(connection, ScopedConnection)
+        ended = await _pid(connection)
+    url, _ = async_url(migrated_pg)
+    admin = await asyncpg.connect(
+        host=url.host, port=url.port, user=url.username, database=url.database
+    )
+    try:
+        assert await admin.fetchval("SELECT pg_terminate_backend($1)", ended)
+    finally:
+        await admin.close()
+    await asyncio.sleep(0.2)  # the driver sees the socket close
+    async with one.org_reads(tenants.a) as connection:
+        assert isinstance(connection, ScopedConnection)
+        assert await _pid(connection) != ended
+        rows = await connection.driver.fetch("SELECT org_id FROM principals")
+        assert {row[0] for row in rows} == {tenants.a}

@@ -141,6 +141,10 @@ class ScopedPool:
             if self._closed:
                 raise RuntimeError("the scoped connection pool is closed")
             driver = self._idle_for(key)
+            if driver is not None and driver.is_closed():
+                # The server ended it while idle (a restart, an idle timeout): replace it.
+                await self._discard(driver)
+                continue
             if driver is not None:
                 return await self._scoped(driver, key)
             if self._open < self._size:
