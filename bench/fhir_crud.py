@@ -813,22 +813,29 @@ def profile(
 #: one of its marks wins (so the order is the priority).
 OWNERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("audit row (own transaction, after the response)", ("AuditWriter.",)),
-    ("auth: JWT + RBAC", ("current_principal (", "Permission.__call__", "allow.<locals>.check")),
+    ("auth: JWT + RBAC", ("FhirCall.allow (", "FhirCall.require (", "FhirCall.principal (")),
     ("validation (fhir.resources + bindings)", ("validate_body (",)),
-    ("BEGIN + RLS set_config", ("_apply_scope (", "_start_transaction (")),
-    ("COMMIT", ("AsyncSessionTransaction.__aexit__", "commit (")),
+    ("scoped pool: checkout, scope, check-in", ("ScopedPool.",)),
     (
-        "FHIR store: service + repository (ORM)",
-        ("fhir_store/service.py", "fhir_store/repository.py"),
+        "BEGIN (+ RLS set_config on the main pool)",
+        ("_apply_scope (", "_start_transaction (", "Transaction.__aenter__"),
     ),
-    ("request body JSON parse", ("read_json (",)),
+    ("COMMIT", ("AsyncSessionTransaction.__aexit__", "Transaction.__aexit__", "commit (")),
+    ("FHIR write statement (pg_write)", ("write_version (",)),
+    ("FHIR reads and searches (statements)", ("driver_sql.py",)),
+    (
+        "FHIR store: service, search and index building",
+        ("fhir_store/service.py", "fhir_store/repository.py", "fhir_store/search"),
+    ),
+    ("request body JSON parse", ("read_json (", "read_resource (")),
     ("response: JSON render + headers", ("respond (", "_search (", "render (", "init_headers (")),
+    ("FHIR router + handlers (rest)", ("fhir_store/",)),
     ("thread-pool hops (sync dependencies)", ("to_thread.py", "threading.py", "queue.py")),
-    ("FastAPI routing + dependency solving", ("fastapi/",)),
     (
         "Starlette + middleware (request id, audit)",
         ("starlette/", "ehr_api/app.py", "audit/middleware.py"),
     ),
+    ("FastAPI (app, middleware)", ("fastapi/",)),
     ("uvicorn + httptools (HTTP parsing, writes)", ("uvicorn/protocols",)),
     # SQLAlchemy runs statements in greenlets whose stacks start at the session call: the
     # caller (store, session set-up, audit) is not visible, only that it is an ORM statement.
