@@ -16,12 +16,14 @@ from pathlib import Path
 
 import asyncpg
 import pytest
-from ehr_api.db import Database, create_engine
+from ehr_api.db import Database, create_engine, driver_sql
 from ehr_api.db.engine import async_url
 from ehr_api.db.models import TENANT_TABLES
 from ehr_api.db.scoped_pool import ScopedConnection, ScopedPool
 from ehr_api.migrate import upgrade_to_head
 from ehr_api.settings import Settings, SettingsError
+from sqlalchemy import literal, select
+from sqlalchemy.exc import DBAPIError
 
 from tests.ehr_api.conftest import APP_ROLE
 from tests.ehr_api.db.test_tenant_scoping import Tenants, seed
@@ -155,7 +157,9 @@ async def test_an_atomic_block_commits_or_rolls_back_as_one(
         assert [row[0] for row in kinds] == ["kept-1", "kept-2", "report.final"]
 
 
-async def test_a_failed_statement_keeps_the_connection(one: Database, tenants: Tenants) -> None:
+async def test_a_failed_statement_or_a_holder_error_keeps_the_connection(
+    one: Database, tenants: Tenants
+) -> None:
     async with one.org_reads(tenants.a) as connection:
         assert isinstance(connection, ScopedConnection)
         before = await _pid(connection)
@@ -163,9 +167,32 @@ async def test_a_failed_statement_keeps_the_connection(one: Database, tenants: T
         async with one.org_reads(tenants.a) as connection:
             assert isinstance(connection, ScopedConnection)
             await connection.driver.fetchval("SELECT 1 / 0")
+    with pytest.raises(DBAPIError, match="division by zero"):  # as driver_sql raises it
+        async with one.org_reads(tenants.a) as connection:
+            await driver_sql.scalar(connection, select(literal(1) / literal(0)))
+    with pytest.raises(LookupError):  # the holder's own error, e.g. a 404
+        async with one.org_reads(tenants.a) as connection:
+            raise LookupError("no such resource")
     async with one.org_reads(tenants.a) as connection:
         assert isinstance(connection, ScopedConnection)
         assert await _pid(connection) == before
+    assert _pool(one).opened == 1
+
+
+async def test_a_driver_error_retires_the_connection(one: Database, tenants: Tenants) -> None:
+    async with one.org_reads(tenants.a) as connection:
+        assert isinstance(connection, ScopedConnection)
+        before = await _pid(connection)
+    with pytest.raises(DBAPIError):
+        async with one.org_reads(tenants.a) as connection:
+            assert isinstance(connection, ScopedConnection)
+            try:
+                raise asyncpg.InterfaceError("cannot perform operation: another operation")
+            except asyncpg.InterfaceError as error:
+                raise DBAPIError("SELECT 1", {}, error) from error
+    async with one.org_reads(tenants.a) as connection:
+        assert isinstance(connection, ScopedConnection)
+        assert await _pid(connection) != before
 
 
 async def test_a_cancelled_statement_or_an_open_transaction_retires_the_connection(

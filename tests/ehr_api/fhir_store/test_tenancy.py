@@ -79,4 +79,5 @@ async def test_one_scoped_connection_passed_between_organisations_leaks_nothing(
             still = await client.get(f"{BASE}/Patient/{bid}", headers=b)
             assert still.status_code == 200 and still.json() == theirs.json()
         pool = harness.database.scoped
-        assert pool is not None and pool._open == 1  # really one connection throughout
+        # Really one connection throughout, the 404s included: never replaced.
+        assert pool is not None and pool.opened == 1

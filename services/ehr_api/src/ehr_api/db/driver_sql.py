@@ -1,4 +1,4 @@
-"""Fixed Core statements run straight on the asyncpg driver of an org connection.
+"""Core statements run straight on the asyncpg driver (an org or a scoped connection).
 
 SQLAlchemy's Core `execute` costs about 0.3 ms of CPU per statement here (greenlet hop,
 cache-key lookup, parameter and result processing), as much as the driver's own work,
@@ -8,10 +8,15 @@ directly: compiled once to asyncpg's `$n` form, its parameters passed in that or
 Measured with bench/fhir_crud.py on a read-mostly mix: a read route that went through
 Core execute served 1,028 req/s, through the driver 1,242.
 
-The transaction stays SQLAlchemy's: `begin_now` starts it through the dialect's adapter
-(sending BEGIN with the tenant prelude, `ehr_api.db.begin_prelude`), so driver
-statements run inside it with the organisation's row-security settings, and COMMIT or
-ROLLBACK is still the connection's. Elsewhere (SQLite, or an ORM session) the same
+On a `ScopedConnection` (`ehr_api.db.scoped_pool`, the FHIR hot path) there is no
+SQLAlchemy connection at all: fixed statements run the same way, and statements built
+per call (`rows`, `scalar`: a search's SELECT) are compiled through SQLAlchemy's
+statement cache by their cache key, as an engine would, and run on the driver.
+
+On an org connection the transaction stays SQLAlchemy's: `begin_now` starts it through
+the dialect's adapter (sending BEGIN with the tenant prelude, `ehr_api.db.begin_prelude`),
+so driver statements run inside it with the organisation's row-security settings, and
+COMMIT or ROLLBACK is still the connection's. Elsewhere (SQLite, or an ORM session) the same
 calls fall back to Core `execute`.
 
 Only for statements whose bind values asyncpg takes as they are (UUIDs, strings,
@@ -84,10 +89,10 @@ async def fetch(
     """The rows of `statement` (records on the driver path, Rows otherwise)."""
     if isinstance(db, ScopedConnection):
         sql, names = compiled(statement)
-        try:
-            return await db.driver.fetch(sql, *(params[name] for name in names))  # type: ignore[no-any-return]
-        except Exception as error:
-            raise _translated_plain(sql, params, error) from error
+        found: Sequence[Any] = await _on_driver(
+            db, "fetch", sql, [params[name] for name in names], params
+        )
+        return found
     raw = await _raw(db)
     if raw is None:
         return (await db.execute(statement, params)).all()
@@ -109,10 +114,7 @@ async def execute(
     """Run `statement` for its effect."""
     if isinstance(db, ScopedConnection):
         sql, names = compiled(statement)
-        try:
-            await db.driver.execute(sql, *(params[name] for name in names))
-        except Exception as error:
-            raise _translated_plain(sql, params, error) from error
+        await _on_driver(db, "execute", sql, [params[name] for name in names], params)
         return
     raw = await _raw(db)
     if raw is None:
@@ -154,10 +156,7 @@ async def rows(
     if not isinstance(db, ScopedConnection):
         return (await db.execute(statement)).all()
     sql, values = _bound(statement)
-    try:
-        found: Sequence[Any] = await db.driver.fetch(sql, *values)
-    except Exception as error:
-        raise _translated_plain(sql, {}, error) from error
+    found: Sequence[Any] = await _on_driver(db, "fetch", sql, values, {})
     return found
 
 
@@ -168,10 +167,17 @@ async def scalar(
     if not isinstance(db, ScopedConnection):
         return await db.scalar(statement)
     sql, values = _bound(statement)
+    return await _on_driver(db, "fetchval", sql, values, {})
+
+
+async def _on_driver(
+    db: ScopedConnection, method: str, sql: str, values: Sequence[Any], params: Mapping[str, Any]
+) -> Any:
+    """`db.driver.<method>(sql, *values)`, its errors translated as Core would raise them."""
     try:
-        return await db.driver.fetchval(sql, *values)
+        return await getattr(db.driver, method)(sql, *values)
     except Exception as error:
-        raise _translated_plain(sql, {}, error) from error
+        raise _translated_plain(sql, params, error) from error
 
 
 def _bound(statement: Executable) -> tuple[str, list[Any]]:

@@ -26,8 +26,9 @@ The wall, restated for this pool:
 - a connection is handed out only after its scope is the one asked for (set and
   confirmed, or kept from the previous holder of the same scope), and only this module
   sets it;
-- a connection whose state is in doubt (an error other than a statement's own SQL
-  error, a cancelled call, a transaction left open) is closed, never reused;
+- a connection whose state is in doubt (a driver or socket error, a timeout, a
+  cancelled call, a transaction left open) is closed, never reused; a statement's SQL
+  error or an error of the code holding it (a 404) leaves it idle and usable;
 - nothing outside this module gets these connections, and the platform setting is never
   on, so no code can run on one unscoped or with the platform's reach;
 - a read connection is read-only in PostgreSQL's own terms: a write through it fails.
@@ -94,6 +95,8 @@ class ScopedPool:
         self._idle: OrderedDict[asyncpg.Connection, _Key | None] = OrderedDict()
         self._scope_of: dict[asyncpg.Connection, _Key | None] = {}  # every open one
         self._open = 0  # connections that exist or are being opened
+        #: Connections opened since start: more than `size` means some were replaced.
+        self.opened = 0
         self._freed = asyncio.Condition()
         self._closed = False
 
@@ -114,12 +117,13 @@ class ScopedPool:
             raise TypeError(f"org_id must be a uuid.UUID, not {type(org_id).__name__}")
         key = (org_id, read_only)
         driver = await self._checkout(key)
-        reusable = False
+        reusable = False  # cancelled (BaseException): the connection may be mid-statement
         try:
             yield ScopedConnection(driver, org_id)
             reusable = True
-        except asyncpg.PostgresError:
-            reusable = True  # the statement failed, the connection is fine
+        except Exception as error:
+            # A statement's SQL error or the holder's own (a 404) leaves it idle and fine.
+            reusable = not _breaks_connection(error)
             raise
         finally:
             await self._checkin(driver, key, reusable)
@@ -230,7 +234,20 @@ class ScopedPool:
             await _close(driver)
             raise
         self._scope_of[driver] = None
+        self.opened += 1
         return driver
+
+
+def _breaks_connection(error: BaseException) -> bool:
+    """Whether `error`, or what it was raised from, says the connection itself failed
+    (closed, timed out, a protocol error, another operation in progress) rather than a
+    statement or the code holding it."""
+    seen: BaseException | None = error
+    while seen is not None:
+        if isinstance(seen, asyncpg.InterfaceError | OSError):  # OSError: TimeoutError too
+            return True
+        seen = seen.__cause__
+    return False
 
 
 def _dumped(value: str) -> str:
