@@ -26,6 +26,7 @@ numbers, datetimes, JSON already dumped to text for a `CAST(... AS jsonb)`).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 from sqlalchemy.dialects.postgresql.asyncpg import AsyncAdapt_asyncpg_connection, PGDialect_asyncpg
@@ -44,6 +45,7 @@ __all__ = [
     "in_transaction",
     "on_postgresql",
     "rows",
+    "savepoint",
     "scalar",
 ]
 
@@ -79,6 +81,17 @@ def in_transaction(db: AsyncConnection | AsyncSession | ScopedConnection) -> boo
     if isinstance(db, ScopedConnection):
         return bool(db.driver.is_in_transaction())
     return True
+
+
+def savepoint(
+    db: AsyncConnection | AsyncSession | ScopedConnection,
+) -> AbstractAsyncContextManager[Any]:
+    """A SAVEPOINT inside `db`'s transaction: released when the block exits normally,
+    rolled back to when it raises (a batch Bundle's entry)."""
+    if isinstance(db, ScopedConnection):
+        savepoint: AbstractAsyncContextManager[Any] = db.driver.transaction()
+        return savepoint
+    return db.begin_nested()
 
 
 async def fetch(

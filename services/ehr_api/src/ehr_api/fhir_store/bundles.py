@@ -37,6 +37,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
+from ehr_api.db import driver_sql
 from ehr_api.errors import BadRequestError, DomainError, TooManyEntriesError
 from ehr_api.fhir_store import bundle_references, elements, operations, service
 from ehr_api.fhir_store.bundle_references import PLACEHOLDER_PREFIXES
@@ -209,7 +210,7 @@ async def _batch(ctx: _Context, raw: list[Any]) -> list[dict[str, Any]]:
             responses[index] = _failed(exc)
     for entry in sorted(entries, key=lambda e: (_ORDER[e.method], e.index)):
         try:
-            async with ctx.db.begin_nested():
+            async with driver_sql.savepoint(ctx.db):
                 await _guard(entry, _permit(ctx, entry))
                 responses[entry.index] = await _guard(entry, _run(ctx, entry))
         except EntryError as exc:

@@ -38,7 +38,7 @@ async def bundle(call: FhirCall) -> Response:
         await access.authorize(principal, fhir_object(resource_type), fhir_action(interaction))
 
     body = await read_json(request)
-    async with call.connection() as db:
+    async with call.writes() as db:
         result = await bundles.process(
             db,
             org_id=org_id,
