@@ -235,7 +235,8 @@ class FhirCall:
         self, *, atomic: bool = True
     ) -> AbstractAsyncContextManager[ScopedConnection | AsyncConnection]:
         """A connection that may write, committed when the block exits, before the
-        response is sent (`Database.org_writes`; `atomic=False` only for one statement)."""
+        response is sent (`Database.org_writes`; `atomic=False` only for a block whose
+        statements are each atomic on their own: one write, or a guarded read-then-write)."""
         return self._database().org_writes(self._org_id(), atomic=atomic)
 
     def session(self, *, read_only: bool = False) -> AbstractAsyncContextManager[AsyncSession]:

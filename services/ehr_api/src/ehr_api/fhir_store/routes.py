@@ -194,8 +194,8 @@ async def read(call: FhirCall) -> Response:
     """Read; `_summary` / `_elements` shape the answer as they do a search's entries;
     304 when `If-None-Match` / `If-Modified-Since` say the client's copy is current.
 
-    On a Core connection, not an ORM session: the read is one Core SELECT, and the
-    session's machinery was most of its cost."""
+    One SELECT on a scoped connection (PostgreSQL; `Database.org_reads`): no ORM session,
+    no BEGIN or COMMIT, whose machinery and round trips were most of a read's cost."""
     org_id = await call.allow("read")
     request, resource_type = call.request, call.resource_type
     async with call.reads() as db:
