@@ -151,7 +151,7 @@ async def search_system(call: FhirCall) -> Response:
     types = system_search.requested_types(query)
     (org_id,) = {await call.allow("search-type", resource_type=kind) for kind in types}
     base = base_url(request)
-    async with call.connection(read_only=True) as db:
+    async with call.reads() as db:
         found = await system_search.run(db, org_id=org_id, types=types, query=query, base=base)
     keys = [f"{row.resource_type}/{row.id}" for row in found.resources]
     annotate(request, resource_ids=keys)

@@ -19,6 +19,8 @@ from typing import Any
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
+from ehr_api.db import driver_sql
+from ehr_api.db.scoped_pool import ScopedConnection
 from ehr_api.errors import BadRequestError
 from ehr_api.fhir_store import repository
 from ehr_api.fhir_store.models import FhirResource
@@ -69,7 +71,7 @@ def requested_types(query: Sequence[tuple[str, str]]) -> list[str]:
 
 
 async def run(
-    db: AsyncSession | AsyncConnection,
+    db: AsyncSession | AsyncConnection | ScopedConnection,
     *,
     org_id: uuid.UUID,
     types: Sequence[str],
@@ -126,7 +128,8 @@ async def run(
     more, rows = len(rows) > count, rows[:count]
     total = len(rows)
     if not count or more or after is not None:
-        total = await db.scalar(select(func.count()).select_from(FhirResource).where(*where)) or 0
+        counting = select(func.count()).select_from(FhirResource).where(*where)
+        total = await driver_sql.scalar(db, counting) or 0
     next_cursor = None
     if more:
         last = rows[-1]
