@@ -6,7 +6,7 @@
   several runs can share the database. Skips locally when TEST_DATABASE_URL is unset and
   fails under CI=true (see `database_url` in tests/conftest.py).
 - `db_url`: parametrized over both (`[sqlite]`, `[postgresql]`).
-- `migrated`: `db_url` upgraded to head; `database`: a `Database` on it, disposed after.
+- `migrated`: `db_url` upgraded to head (`migrated_pg`: `pg_url` only); `database`: a `Database` on it, disposed after.
 """
 
 from __future__ import annotations
@@ -53,6 +53,13 @@ async def pg_url(database_url: str) -> AsyncIterator[str]:
 def db_url(request: pytest.FixtureRequest) -> str:
     url: str = request.getfixturevalue("sqlite_url" if request.param == "sqlite" else "pg_url")
     return url
+
+
+@pytest.fixture
+async def migrated_pg(pg_url: str) -> str:
+    """`pg_url` upgraded to head (for tests that only make sense on PostgreSQL)."""
+    await upgrade_to_head(pg_url, app_role=APP_ROLE)
+    return pg_url
 
 
 @pytest.fixture

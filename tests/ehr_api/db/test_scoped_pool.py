@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import asyncpg
@@ -20,7 +21,6 @@ from ehr_api.db import Database, create_engine, driver_sql
 from ehr_api.db.engine import async_url
 from ehr_api.db.models import TENANT_TABLES
 from ehr_api.db.scoped_pool import ScopedConnection, ScopedPool
-from ehr_api.migrate import upgrade_to_head
 from ehr_api.settings import Settings, SettingsError
 from sqlalchemy import literal, select
 from sqlalchemy.exc import DBAPIError
@@ -31,35 +31,29 @@ from tests.ehr_api.db.test_tenant_scoping import Tenants, seed
 pytestmark = pytest.mark.postgres
 
 
-async def _database(pg_url: str, size: int) -> Database:
-    url, connect_args = async_url(pg_url)
-    pool = ScopedPool(url, connect_args, app_role=APP_ROLE, size=size)
-    return Database(create_engine(pg_url), app_role=APP_ROLE, scoped=pool)
-
-
-@pytest.fixture
-async def migrated_pg(pg_url: str) -> str:
-    await upgrade_to_head(pg_url, app_role=APP_ROLE)
-    return pg_url
+@asynccontextmanager
+async def _database(url: str, size: int) -> AsyncIterator[Database]:
+    """A `Database` on `url` whose scoped pool holds `size` connections, disposed after."""
+    target, connect_args = async_url(url)
+    pool = ScopedPool(target, connect_args, app_role=APP_ROLE, size=size)
+    database = Database(create_engine(url), app_role=APP_ROLE, scoped=pool)
+    try:
+        yield database
+    finally:
+        await database.dispose()
 
 
 @pytest.fixture
 async def one(migrated_pg: str) -> AsyncIterator[Database]:
     """A database whose scoped pool has one connection: every use reuses it."""
-    database = await _database(migrated_pg, 1)
-    try:
+    async with _database(migrated_pg, 1) as database:
         yield database
-    finally:
-        await database.dispose()
 
 
 @pytest.fixture
 async def two(migrated_pg: str) -> AsyncIterator[Database]:
-    database = await _database(migrated_pg, 2)
-    try:
+    async with _database(migrated_pg, 2) as database:
         yield database
-    finally:
-        await database.dispose()
 
 
 @pytest.fixture

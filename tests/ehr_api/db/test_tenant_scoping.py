@@ -303,9 +303,8 @@ async def test_sqlite_raw_sql_is_outside_the_session_wall(sqlite_url: str) -> No
 
 
 @pytest.fixture
-async def pg_database(pg_url: str) -> AsyncIterator[Database]:
-    await upgrade_to_head(pg_url, app_role=APP_ROLE)
-    database = Database(create_engine(pg_url), app_role=APP_ROLE)
+async def pg_database(migrated_pg: str) -> AsyncIterator[Database]:
+    database = Database(create_engine(migrated_pg), app_role=APP_ROLE)
     try:
         yield database
     finally:

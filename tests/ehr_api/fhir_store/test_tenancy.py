@@ -5,9 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from ehr_api.migrate import upgrade_to_head
 
-from tests.ehr_api.conftest import APP_ROLE
 from tests.ehr_api.fhir_store.conftest import BASE, Fhir, patient
 from tests.ehr_api.support import running
 
@@ -51,12 +49,11 @@ async def test_conditional_create_ignores_the_other_organisation(fhir: Fhir) -> 
 
 @pytest.mark.postgres
 async def test_one_scoped_connection_passed_between_organisations_leaks_nothing(
-    pg_url: str, tmp_path: Path
+    migrated_pg: str, tmp_path: Path
 ) -> None:
     # One connection in the scoped pool: every read and write of A and B goes through the
     # same PostgreSQL session, which keeps its scope between uses (ehr_api.db.scoped_pool).
-    await upgrade_to_head(pg_url, app_role=APP_ROLE)
-    async with running(pg_url, tmp_path, db_scoped_pool_size=1) as harness:
+    async with running(migrated_pg, tmp_path, db_scoped_pool_size=1) as harness:
         await harness.org("org-a")
         await harness.org("org-b")
         client = harness.client

@@ -65,7 +65,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from ehr_api.audit.chain import chain_hash
 from ehr_api.audit.models import ActorType, AuditLog
-from ehr_api.db import Database
+from ehr_api.db import Database, driver_sql
 from ehr_api.db.base import utcnow
 
 __all__ = ["REDACTED", "AuditEntry", "AuditWriteError", "AuditWriter", "redact"]
@@ -311,7 +311,7 @@ async def _insert(session: AsyncSession, rows: list[dict[str, Any]]) -> list[int
     generic multi-row INSERT is new SQL for every batch size (a statement to prepare per
     size and connection) and processes every row's values in Python.
     """
-    if session.get_bind().dialect.name != "postgresql":
+    if not driver_sql.on_postgresql(session):
         result = await session.execute(_INSERT, rows)
         return [int(row_id) for row_id in result.scalars()]
     arrays = {name: [row[name] for row in rows] for name in _ARRAY_COLUMNS}

@@ -67,7 +67,13 @@ from starlette.requests import HTTPConnection
 from ehr_api.db.base import TenantScoped
 from ehr_api.db.begin_prelude import defer_to_begin, set_config_sql
 from ehr_api.db.driver_sql import begin_now
-from ehr_api.db.engine import SQLITE_BEGIN_OPTION, async_url, database_url, engine_from_settings
+from ehr_api.db.engine import (
+    SQLITE_BEGIN_OPTION,
+    async_url,
+    database_url,
+    engine_from_settings,
+)
+from ehr_api.db.engine import is_postgresql as engine_is_postgresql
 from ehr_api.db.scoped_pool import ScopedConnection, ScopedPool
 from ehr_api.settings import Settings
 
@@ -162,7 +168,7 @@ class Database:
         `EHR_DB_SCOPED_POOL_SIZE`)."""
         engine = engine_from_settings(settings)
         scoped = None
-        if engine.dialect.name == "postgresql" and settings.db_scoped_pool_size:
+        if engine_is_postgresql(engine) and settings.db_scoped_pool_size:
             url, connect_args = async_url(database_url(settings))
             scoped = ScopedPool(
                 url,
