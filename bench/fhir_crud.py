@@ -16,8 +16,9 @@ What it does, end to end, so that one command reproduces a figure:
    40% read, 15% update, 5% delete, 20% search (half `identifier=system|value`, half
    `_id`); a warm-up, then a timed window.
 
-Load: --connections keep-alive aiohttp connections (--client httpx to compare), split over
---client-procs processes (asyncio in each). The client runs on the same machine and
+Load: --connections keep-alive connections of a lean asyncio + httptools client
+(bench/_raw_http.py; --client aiohttp or httpx to compare), split over --client-procs
+processes (asyncio in each). The client runs on the same machine and
 competes for its cores: the CPU line shows how the window's CPU was shared between the
 client, each server worker, PostgreSQL and other processes (from /proc), so a client-bound,
 starved or unbalanced run is visible as such.
@@ -35,7 +36,7 @@ Bundle does not hold exactly the one resource searched for.
 Usage: uv run python bench/fhir_crud.py [--workers 2] [--connections 32] [--client-procs 1] [--floor]
            [--duration 20] [--warmup 5] [--quick] [--server postgresql://postgres@127.0.0.1:5432]
            [--mix create=20,read=40,update=15,delete=5,search=20] [--reuse-port]
-           [--pool-size 10] [--client aiohttp|httpx] [--py-spy DIR]
+           [--pool-size 10] [--client raw|aiohttp|httpx] [--py-spy DIR]
        uv run --with py-spy python bench/fhir_crud.py --py-spy /tmp/spy   (where CPU goes)
 """
 
@@ -66,6 +67,7 @@ from typing import Any
 import aiohttp
 import asyncpg
 import httpx
+from _raw_http import RawClient
 
 ORG = "bench"
 BASE = "/fhir/R4"
@@ -186,7 +188,7 @@ class Target:
     base: str
     token: str
     patient: str
-    client: str = "aiohttp"
+    client: str = "raw"
 
 
 async def _admin_execute(server: str, sql: str, database: str = "postgres") -> Any:
@@ -348,11 +350,13 @@ class Reply:
 
 
 class Client:
-    """A keep-alive HTTP client over `connections` connections: aiohttp or httpx.
+    """A keep-alive HTTP client over `connections` connections: raw, aiohttp or httpx.
 
-    aiohttp by default: httpx's pool costs about 3.6 ms of client CPU per request at 32
-    concurrent requests (266 req/s against a bare ASGI app on this machine, aiohttp 8,100),
-    so with httpx the benchmark would measure its own client.
+    `raw` (bench/_raw_http.py: asyncio protocols + httptools) by default, because the client
+    shares the two cores with the server and PostgreSQL: aiohttp costs about 0.23 ms of
+    client CPU per request in the CRUD mix and httpx's pool about 3.6 ms at 32 concurrent
+    requests (266 req/s against a bare ASGI app on this machine, aiohttp 8,100), so with
+    httpx the benchmark would measure its own client.
     """
 
     def __init__(self, kind: str, base: str, token: str, connections: int) -> None:
@@ -363,7 +367,9 @@ class Client:
         self._session: Any = None
 
     async def __aenter__(self) -> Client:
-        if self.kind == "httpx":
+        if self.kind == "raw":
+            self._session = RawClient(self.base, headers(self.token), self.connections)
+        elif self.kind == "httpx":
             limits = httpx.Limits(
                 max_connections=self.connections, max_keepalive_connections=self.connections
             )
@@ -384,6 +390,9 @@ class Client:
 
     async def send(self, method: str, path: str, body: dict[str, Any] | None = None) -> Reply:
         data = None if body is None else json.dumps(body).encode()
+        if self.kind == "raw":
+            raw = await self._session.send(method, path, data)
+            return Reply(raw.status, raw.location, raw.body)
         if self.kind == "httpx":
             response = await self._session.request(method, path, content=data)
             return Reply(
@@ -917,7 +926,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--baseline-seconds", type=float, default=5.0, help="/healthz window")
     parser.add_argument("--seed", type=int, default=3, help="resources per type per connection")
     parser.add_argument("--pool-size", type=int, default=10, help="EHR_DB_POOL_SIZE per worker")
-    parser.add_argument("--client", choices=("aiohttp", "httpx"), default="aiohttp")
+    parser.add_argument("--client", choices=("raw", "aiohttp", "httpx"), default="raw")
     parser.add_argument("--mix", type=parse_mix, default=parse_mix(DEFAULT_MIX))
     parser.add_argument("--quick", action="store_true", help="5 s window, 2 s warm-up")
     parser.add_argument(
