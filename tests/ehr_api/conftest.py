@@ -7,17 +7,22 @@
   fails under CI=true (see `database_url` in tests/conftest.py).
 - `db_url`: parametrized over both (`[sqlite]`, `[postgresql]`).
 - `migrated`: `db_url` upgraded to head (`migrated_pg`: `pg_url` only); `database`: a `Database` on it, disposed after.
+- `scoped_database(url, size)`: a `Database` on PostgreSQL with a scoped pool of `size`
+  connections (the app's hot path), disposed after.
 """
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import asyncpg
 import pytest
 from ehr_api.db import Database, create_engine
+from ehr_api.db.engine import async_url
+from ehr_api.db.scoped_pool import ScopedPool
 from ehr_api.migrate import upgrade_to_head
 from sqlalchemy.engine import make_url
 
@@ -75,3 +80,15 @@ async def database(migrated: str) -> AsyncIterator[Database]:
         yield db
     finally:
         await db.dispose()
+
+
+@asynccontextmanager
+async def scoped_database(url: str, size: int) -> AsyncIterator[Database]:
+    """A `Database` on `url` whose scoped pool holds `size` connections, disposed after."""
+    target, connect_args = async_url(url)
+    pool = ScopedPool(target, connect_args, app_role=APP_ROLE, size=size)
+    database = Database(create_engine(url), app_role=APP_ROLE, scoped=pool)
+    try:
+        yield database
+    finally:
+        await database.dispose()

@@ -1,9 +1,15 @@
-"""The audit writer: chained rows, redacted details, one chain per organisation, no forks."""
+"""The audit writer: chained rows, redacted details, one chain per organisation, no forks.
+
+On PostgreSQL every test runs twice: an organisation's rows through an ORM session (no
+scoped pool) and through the scoped pool's plain asyncpg transaction (the app's path).
+"""
 
 from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack
 from typing import Any
 
 import pytest
@@ -12,10 +18,39 @@ from ehr_api.audit.chain import chain_hash
 from ehr_api.audit.models import ActorType, AuditLog
 from ehr_api.audit.writer import REDACTED, AuditEntry, AuditWriter, redact
 from ehr_api.db import Database, create_engine
+from ehr_api.migrate import upgrade_to_head
 from ehr_api.tenants.models import Organization
 from sqlalchemy import select
 
-from tests.ehr_api.conftest import APP_ROLE
+from tests.ehr_api.conftest import APP_ROLE, scoped_database
+
+PATHS = [
+    "sqlite",
+    pytest.param("postgresql", marks=pytest.mark.postgres),
+    pytest.param("postgresql-scoped", marks=pytest.mark.postgres),
+]
+
+
+@pytest.fixture(params=PATHS)
+def writer_url(request: pytest.FixtureRequest) -> tuple[str, bool]:
+    """A database URL, and whether to give the `Database` a scoped pool."""
+    url: str = request.getfixturevalue("sqlite_url" if request.param == "sqlite" else "pg_url")
+    return url, request.param.endswith("-scoped")
+
+
+@pytest.fixture
+async def database(writer_url: tuple[str, bool]) -> AsyncIterator[Database]:
+    url, scoped = writer_url
+    await upgrade_to_head(url, app_role=APP_ROLE)
+    if scoped:
+        async with scoped_database(url, 2) as db:
+            yield db
+        return
+    db = Database(create_engine(url), app_role=APP_ROLE)
+    try:
+        yield db
+    finally:
+        await db.dispose()
 
 
 def entry(org_id: uuid.UUID | None, n: int = 0, **details: object) -> AuditEntry:
@@ -144,20 +179,25 @@ async def test_concurrent_appends_share_commits_and_do_not_fork(database: Databa
 
 
 @pytest.mark.postgres
+@pytest.mark.parametrize("path", ["session", "scoped"])
 @pytest.mark.parametrize("seeded", [False, True], ids=["empty-chain", "existing-chain"])
 async def test_concurrent_appends_from_many_processes_do_not_fork(
-    pg_url: str, seeded: bool
+    migrated_pg: str, seeded: bool, path: str
 ) -> None:
     """Writers with their own engines (as separate API processes would have) race.
 
     Empty chain: the first row has no prev_hash for the unique constraint to clash on;
     existing chain: every append after the first.
     """
-    from ehr_api.migrate import upgrade_to_head
-
-    await upgrade_to_head(pg_url, app_role=APP_ROLE)
-    databases = [Database(create_engine(pg_url), app_role=APP_ROLE) for _ in range(6)]
-    try:
+    async with AsyncExitStack() as stack:
+        if path == "scoped":
+            databases = [
+                await stack.enter_async_context(scoped_database(migrated_pg, 2)) for _ in range(6)
+            ]
+        else:
+            databases = [Database(create_engine(migrated_pg), app_role=APP_ROLE) for _ in range(6)]
+            for database in databases:
+                stack.push_async_callback(database.dispose)
         org = await new_org(databases[0], "org-a")
         if seeded:
             await AuditWriter(databases[0]).append(entry(org, -1))
@@ -170,9 +210,6 @@ async def test_concurrent_appends_from_many_processes_do_not_fork(
             result = await audit.walk(db, org_id=org)
         assert result.ok, result.broken
         assert result.rows == 6 * 15 + seeded
-    finally:
-        for database in databases:
-            await database.dispose()
 
 
 async def test_an_append_after_a_stale_tail_retries_instead_of_forking(
@@ -212,3 +249,23 @@ async def test_a_tail_remembered_from_before_another_writer_appended(database: D
     async with database.platform_session(read_only=True) as db:
         result = await audit.walk(db, org_id=org)
     assert result.ok and result.rows == 4
+
+
+@pytest.mark.postgres
+async def test_a_lost_race_on_the_scoped_pool_rolls_back_and_keeps_its_connection(
+    migrated_pg: str,
+) -> None:
+    """The clash ends in ROLLBACK on the same connection: not a transaction left open (the
+    pool would retire the connection) and not a new connection per lost race."""
+    async with scoped_database(migrated_pg, 1) as database:
+        org = await new_org(database, "org-a")
+        here, elsewhere = AuditWriter(database), AuditWriter(database)
+        await here.append(entry(org, 1))
+        assert database.scoped is not None
+        opened = database.scoped.opened
+        await elsewhere.append(entry(org, 2))
+        await here.append(entry(org, 3))  # remembered tail is stale: clash, retry
+        assert database.scoped.opened == opened
+        async with database.platform_session(read_only=True) as db:
+            result = await audit.walk(db, org_id=org)
+        assert result.ok and result.rows == 3

@@ -12,12 +12,11 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 
 import asyncpg
 import pytest
-from ehr_api.db import Database, create_engine, driver_sql
+from ehr_api.db import Database, driver_sql
 from ehr_api.db.engine import async_url
 from ehr_api.db.models import TENANT_TABLES
 from ehr_api.db.scoped_pool import ScopedConnection, ScopedPool
@@ -25,34 +24,22 @@ from ehr_api.settings import Settings, SettingsError
 from sqlalchemy import literal, select
 from sqlalchemy.exc import DBAPIError
 
-from tests.ehr_api.conftest import APP_ROLE
+from tests.ehr_api.conftest import APP_ROLE, scoped_database
 from tests.ehr_api.db.test_tenant_scoping import Tenants, seed
 
 pytestmark = pytest.mark.postgres
 
 
-@asynccontextmanager
-async def _database(url: str, size: int) -> AsyncIterator[Database]:
-    """A `Database` on `url` whose scoped pool holds `size` connections, disposed after."""
-    target, connect_args = async_url(url)
-    pool = ScopedPool(target, connect_args, app_role=APP_ROLE, size=size)
-    database = Database(create_engine(url), app_role=APP_ROLE, scoped=pool)
-    try:
-        yield database
-    finally:
-        await database.dispose()
-
-
 @pytest.fixture
 async def one(migrated_pg: str) -> AsyncIterator[Database]:
     """A database whose scoped pool has one connection: every use reuses it."""
-    async with _database(migrated_pg, 1) as database:
+    async with scoped_database(migrated_pg, 1) as database:
         yield database
 
 
 @pytest.fixture
 async def two(migrated_pg: str) -> AsyncIterator[Database]:
-    async with _database(migrated_pg, 2) as database:
+    async with scoped_database(migrated_pg, 2) as database:
         yield database
 
 
