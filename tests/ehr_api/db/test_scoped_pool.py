@@ -231,6 +231,29 @@ async def test_idle_connections_are_reused_by_their_own_organisation_first(
         assert await connection.driver.fetchval("SHOW transaction_read_only") == "off"
 
 
+async def test_while_there_is_room_a_new_scope_opens_a_connection_instead_of_rescoping(
+    two: Database,
+) -> None:
+    """Reads and writes of one organisation alternate (a read, then its audit row): each
+    kind keeps its own connection rather than one connection flipping between them. Only
+    a full pool scopes an idle connection again (the least recently used)."""
+    tenants = await seed(two)
+    pool = _pool(two)
+    pids: dict[bool, set[int]] = {True: set(), False: set()}
+    for _ in range(3):
+        for read_only in (True, False):
+            async with pool.acquire(tenants.a, read_only=read_only) as connection:
+                pids[read_only].add(await _pid(connection))
+    assert len(pids[True]) == len(pids[False]) == 1
+    assert pids[True] != pids[False]
+    assert pool.opened == 2
+    async with pool.acquire(tenants.b) as connection:  # full: the LRU one is scoped to B
+        assert await _pid(connection) in pids[True]
+        rows = await connection.driver.fetch("SELECT org_id FROM principals")
+        assert {row[0] for row in rows} == {tenants.b}
+    assert pool.opened == 2
+
+
 async def test_the_pool_is_bounded_and_a_caller_waits_for_a_free_connection(
     one: Database, tenants: Tenants
 ) -> None:

@@ -167,13 +167,20 @@ class ScopedPool:
                 )
 
     def _idle_for(self, key: _Key) -> asyncpg.Connection | None:
-        """The most recently used idle connection scoped as `key`, else the least
-        recently used idle one (the likeliest to serve an organisation that went quiet)."""
+        """The most recently used idle connection scoped as `key`; else, when the pool is
+        full, the least recently used idle one (the likeliest to serve an organisation
+        that went quiet), to be scoped again; else None: open one.
+
+        Opening rather than re-scoping while there is room matters because reads and
+        writes of one organisation alternate: with a single idle connection flipping
+        between read-only and writable, a read plus its audit row cost two extra
+        statements (measured: 4 statements per sequential read instead of 2).
+        """
         for driver in reversed(self._idle):
             if self._idle[driver] == key:
                 del self._idle[driver]
                 return driver
-        if self._idle:
+        if self._idle and self._open >= self._size:
             driver, _ = self._idle.popitem(last=False)
             return driver
         return None
