@@ -11,6 +11,7 @@ it), and on PostgreSQL row-level security refuses any other organisation's rows.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, cast
 
@@ -36,6 +37,7 @@ __all__ = [
     "INDEX_KEYS",
     "INDEX_TABLES",
     "RESOURCE_COLUMNS",
+    "detached_rows",
     "get_current",
     "get_version",
     "load",
@@ -81,7 +83,12 @@ async def load(db: AsyncSession | AsyncConnection, query: Select[Any]) -> list[F
     Core rows, not ORM loading, so a session and a Core connection give the same; the
     objects are for reading (a write re-reads its row locked, `get_current(for_update)`).
     """
-    return [_detached(*row) for row in await driver_sql.rows(db, query)]
+    return detached_rows(await driver_sql.rows(db, query))
+
+
+def detached_rows(rows: Sequence[Any]) -> list[FhirResource]:
+    """Rows of `RESOURCE_COLUMNS` values as detached FhirResources."""
+    return [_detached(*row) for row in rows]
 
 
 def _detached(

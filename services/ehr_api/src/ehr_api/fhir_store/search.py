@@ -9,6 +9,10 @@ current versions. Chains (`subject:Patient.name=x`) and `_has` walk
 `fhir_search_reference` into the other type's index, in the same organisation. What each
 parameter type's values mean (prefixes, escapes, modifiers) is search_values.py.
 
+A first page whose one criterion is a plain `_id` or token (`system|code`, `code`) runs a
+statement built once instead (search_lookups.py): the same SQL, without the cost of
+building and compiling it per request.
+
 Paging is by offset inside an org-bound cursor (paging.py) that also pins a digest of the
 query it was made for, so the links stay stateless and a cursor cannot silently page a
 different query. The first page's total comes free when the page is not full; otherwise
@@ -30,7 +34,7 @@ from sqlalchemy.sql.elements import UnaryExpression
 
 from ehr_api.db import driver_sql
 from ehr_api.errors import BadRequestError
-from ehr_api.fhir_store import elements, includes, repository
+from ehr_api.fhir_store import elements, includes, repository, search_lookups
 from ehr_api.fhir_store.models import FhirResource, FhirSearchReference
 from ehr_api.fhir_store.paging import (
     decode_cursor,
@@ -356,6 +360,30 @@ async def _keyset_page(
     )  # fmt: skip
 
 
+def _single_fixed_lookup(
+    resource_type: str, query: Sequence[tuple[str, str]]
+) -> search_lookups.Lookup | None:
+    """The fixed statement for a query whose one criterion has a plain form (one `_id`,
+    one token `system|code` or `code`; search_lookups.py), else None."""
+    criteria = [(name, value) for name, value in query
+                if value and name.partition(":")[0] not in _RESULT]  # fmt: skip
+    if len(criteria) != 1:
+        return None
+    return search_lookups.fixed_lookup(resource_type, *criteria[0])
+
+
+async def _first_fixed_page(
+    db: AsyncSession | AsyncConnection, fixed: search_lookups.Lookup,
+    org_id: uuid.UUID, resource_type: str, count: int,
+) -> _Page:  # fmt: skip
+    """`_keyset_page`'s first page, by a fixed statement."""
+    rows = await search_lookups.first_page(
+        db, fixed, org_id=org_id, resource_type=resource_type, limit=count + 1
+    )
+    more, rows = len(rows) > count, rows[:count]
+    return _Page(rows, more, False, next={"a": _key(rows[-1])} if more else None, previous=None)
+
+
 def _key(row: FhirResource) -> list[str]:
     return [row.last_updated.isoformat(), row.id]
 
@@ -396,11 +424,15 @@ async def run(
     applied: list[tuple[str, str]] = []
     ignored: list[str] = []
     options = _Options()
+    fixed = _single_fixed_lookup(resource_type, query)
+    deferred: list[tuple[str, str]] = []  # the fixed lookup's criterion, built if needed
     for name, value in query:
         if name.partition(":")[0] in _RESULT:
             _result_param(ctx, resource_type, name, value, options)
         elif not value:
             continue
+        elif fixed is not None:
+            deferred.append((name, value))
         else:
             try:
                 clauses.append(_criterion(ctx, FhirResource, resource_type, name, value))
@@ -418,19 +450,26 @@ async def run(
         position = decode_cursor(options.cursor, org_id=org_id, kind=kind)
         if position.get("q") != digest:
             raise BadRequestError("the paging cursor was made for another query", field=CURSOR)
-    where = [FhirResource.org_id == org_id, FhirResource.resource_type == resource_type,
-             FhirResource.deleted.is_(False), *clauses]  # fmt: skip
+
+    def where() -> list[Any]:
+        built = [_criterion(ctx, FhirResource, resource_type, name, value)
+                 for name, value in deferred]  # fmt: skip
+        return [FhirResource.org_id == org_id, FhirResource.resource_type == resource_type,
+                FhirResource.deleted.is_(False), *clauses, *built]  # fmt: skip
+
     count = 0 if elements.count_only(options.summary) else options.count
     if options.order:
-        page = await _offset_page(db, where, options.order, position, count)
+        page = await _offset_page(db, where(), options.order, position, count)
+    elif fixed is not None and not position and count:
+        page = await _first_fixed_page(db, fixed, org_id, resource_type, count)
     else:
-        page = await _keyset_page(db, where, position, count)
+        page = await _keyset_page(db, where(), position, count)
     rows = page.rows
     # A first page that holds the whole result is its own total: no COUNT.
     counted = not count or (options.total != "none" and (page.after_first or page.more))
     total = len(rows)
     if counted:
-        counting = select(func.count()).select_from(FhirResource).where(*where)
+        counting = select(func.count()).select_from(FhirResource).where(*where())
         total = await driver_sql.scalar(db, counting) or 0
 
     def cursor(at: dict[str, Any] | None) -> str | None:
