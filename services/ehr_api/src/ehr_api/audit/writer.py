@@ -290,9 +290,10 @@ class AuditWriter:
         (PostgreSQL; taken with the BEGIN, so no extra round trip), committed on exit.
 
         An organisation's chain goes through the scoped pool when there is one (plain
-        asyncpg: BEGIN + lock in one simple query, no ORM session), which measured ~10%
-        of the API's CPU as a session per batch; the platform chain and SQLite through a
-        session.
+        asyncpg: BEGIN + lock in one simple query, no ORM session; the FHIR API's CPU per
+        request measured 0.87-0.97 -> 0.74-0.77 ms in-process at 8 concurrent lanes); the
+        platform chain and SQLite through a session. A failed batch is rolled back on
+        the same connection, which goes back to the pool.
         """
         lock = f"SELECT pg_advisory_xact_lock({_lock_key(org_id)})"
         if org_id is not None and self.database.scoped is not None:
