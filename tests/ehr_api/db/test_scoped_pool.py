@@ -281,6 +281,62 @@ async def test_the_pool_is_bounded_and_a_caller_waits_for_a_free_connection(
     assert await waiting == {tenants.b}
 
 
+async def test_a_freed_connection_goes_to_the_oldest_waiter_not_to_a_newcomer(
+    one: Database, tenants: Tenants
+) -> None:
+    """First come, first served: a request arriving just as a connection comes back does
+    not take it ahead of one already waiting (which would wait again, and again: the
+    tail latency of a busy pool)."""
+    pool = _pool(one)
+    order: list[str] = []
+    release, entered = asyncio.Event(), asyncio.Event()
+
+    async def holder() -> None:
+        async with pool.acquire(tenants.a):
+            entered.set()
+            await release.wait()
+
+    async def user(name: str, org: uuid.UUID) -> None:
+        async with pool.acquire(org):
+            order.append(name)
+
+    held = asyncio.create_task(holder())
+    await entered.wait()
+    waiting = asyncio.create_task(user("waiter", tenants.b))
+    await asyncio.sleep(0.1)
+    release.set()
+    newcomer = asyncio.create_task(user("newcomer", tenants.a))  # same tick as the release
+    await asyncio.wait_for(asyncio.gather(held, waiting, newcomer), timeout=5)
+    assert order == ["waiter", "newcomer"]
+
+
+async def test_a_waiter_or_a_holder_cancelled_gives_its_place_back(
+    one: Database, tenants: Tenants
+) -> None:
+    pool = _pool(one)
+    entered = asyncio.Event()
+
+    async def hold_forever() -> None:
+        async with pool.acquire(tenants.a):
+            entered.set()
+            await asyncio.Event().wait()
+
+    async def use() -> None:
+        async with pool.acquire(tenants.b):
+            pass
+
+    holder = asyncio.create_task(hold_forever())
+    await entered.wait()
+    waiting = asyncio.create_task(use())
+    await asyncio.sleep(0.1)
+    waiting.cancel()
+    holder.cancel()
+    for task in (waiting, holder):
+        with pytest.raises(asyncio.CancelledError):
+            await task
+    await asyncio.wait_for(use(), timeout=5)  # the one place is free again
+
+
 async def test_a_closed_pool_refuses_and_an_org_must_be_a_uuid(one: Database) -> None:
     pool = _pool(one)
     with pytest.raises(TypeError, match="uuid"):

@@ -97,7 +97,12 @@ class ScopedPool:
         self._open = 0  # connections that exist or are being opened
         #: Connections opened since start: more than `size` means some were replaced.
         self.opened = 0
-        self._freed = asyncio.Condition()
+        # Admission, first come first served: asyncio.Semaphore hands a released place to
+        # the oldest waiter (a newcomer cannot take it first). With waiters woken by a
+        # Condition, a request arriving just as a connection came back took it ahead of
+        # the woken ones, who waited again: measured at 32 connections on a pool of 10,
+        # p99 107-118 ms, against 68-73 ms with a pool large enough never to wait.
+        self._gate = asyncio.Semaphore(size)
         self._closed = False
 
     @contextlib.asynccontextmanager
@@ -116,7 +121,14 @@ class ScopedPool:
         if not isinstance(org_id, uuid.UUID):
             raise TypeError(f"org_id must be a uuid.UUID, not {type(org_id).__name__}")
         key = (org_id, read_only)
-        driver = await self._checkout(key)
+        await self._gate.acquire()
+        try:
+            if self._closed:
+                raise RuntimeError("the scoped connection pool is closed")
+            driver = await self._checkout(key)
+        except BaseException:
+            self._gate.release()  # closed: this wakes the next waiter, who fails too
+            raise
         reusable = False  # cancelled (BaseException): the connection may be mid-statement
         try:
             yield ScopedConnection(driver, org_id)
@@ -126,7 +138,10 @@ class ScopedPool:
             reusable = not _breaks_connection(error)
             raise
         finally:
-            await self._checkin(driver, key, reusable)
+            try:
+                await self._checkin(driver, key, reusable)
+            finally:
+                self._gate.release()
 
     async def close(self) -> None:
         """Close idle connections now; the ones in use are closed as they come back."""
@@ -137,13 +152,15 @@ class ScopedPool:
             self._scope_of.pop(driver, None)
             await _close(driver)
             self._open -= 1
-        async with self._freed:
-            self._freed.notify_all()  # waiters wake up to the closed pool
+        self._gate.release()  # the first waiter wakes to the closed pool, and wakes the next
 
     async def _checkout(self, key: _Key) -> asyncpg.Connection:
+        """A connection scoped as `key`, for a caller holding a place at the gate.
+
+        There is always one to take or room to open one: places equal `size`, so the
+        connections held by others are fewer than `size`.
+        """
         while True:
-            if self._closed:
-                raise RuntimeError("the scoped connection pool is closed")
             driver = self._idle_for(key)
             if driver is not None and driver.is_closed():
                 # The server ended it while idle (a restart, an idle timeout): replace it.
@@ -151,20 +168,13 @@ class ScopedPool:
                 continue
             if driver is not None:
                 return await self._scoped(driver, key)
-            if self._open < self._size:
-                self._open += 1
-                try:
-                    driver = await self._connect()
-                except BaseException:
-                    self._open -= 1
-                    async with self._freed:
-                        self._freed.notify()
-                    raise
-                return await self._scoped(driver, key)
-            async with self._freed:
-                await self._freed.wait_for(
-                    lambda: self._closed or bool(self._idle) or self._open < self._size
-                )
+            self._open += 1
+            try:
+                driver = await self._connect()
+            except BaseException:
+                self._open -= 1
+                raise
+            return await self._scoped(driver, key)
 
     def _idle_for(self, key: _Key) -> asyncpg.Connection | None:
         """The most recently used idle connection scoped as `key`; else, when the pool is
@@ -204,15 +214,11 @@ class ScopedPool:
             await self._discard(driver)
             return
         self._idle[driver] = key
-        async with self._freed:
-            self._freed.notify()
 
     async def _discard(self, driver: asyncpg.Connection) -> None:
         self._scope_of.pop(driver, None)
         self._open -= 1
         await _close(driver)
-        async with self._freed:
-            self._freed.notify()
 
     async def _connect(self) -> asyncpg.Connection:
         url = self._url
