@@ -5,8 +5,9 @@ third over minutes, so a change worth 5% cannot be seen there. Here the app runs
 process on a fresh PostgreSQL database (as fhir_crud.py sets it up: migrated, one
 organisation, an org_admin JWT, seeded resources) and the figure is this process's CPU
 per request (`time.process_time`), by operation, over a seeded, repeatable sequence of the
-same create/read/update/delete/search mix over the same nine types. Each request ends when
-the app returns, so its audit row (its own transaction) is included.
+same create/read/update/delete/search mix over the same nine types, sent by fhir_crud.py's
+own `Worker` through an in-process client. Each request ends when the app returns, so its
+audit row (its own transaction) is included.
 
 `--instructions` re-runs the same thing under valgrind's callgrind with instrumentation on
 only for the measured requests, and prints instructions per request: repeatable to a
@@ -15,7 +16,7 @@ PostgreSQL). Use it to compare two commits.
 
 Baseline, same process: GET /healthz (no auth, no audit, no database).
 
-Usage: uv run python bench/fhir_inprocess.py [--ops create,read,...] [--requests 1000]
+Usage: uv run python bench/fhir_inprocess.py [--ops read=1 | create=20,read=40,...] [--requests 1000]
            [--warmup 200] [--lanes 1] [--instructions]
 """
 
@@ -31,39 +32,46 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from fhir_crud import (
     BASE,
     FHIR_JSON,
-    SYSTEM,
     TYPES,
+    Owned,
+    Reply,
+    Target,
+    Worker,
     fresh_database,
+    ok,
     parse_mix,
     prepare,
     resource,
     server_env,
 )
 
-Call = Callable[..., Any]
 DEFAULT_MIX = "create=20,read=40,update=15,delete=5,search=20"
 
 
-def asgi_caller(app: Any, token: str) -> Call:
-    """`await call(method, path, body)`: one request straight into the ASGI app."""
-    fixed = [
-        (b"authorization", f"Bearer {token}".encode()),
-        (b"content-type", FHIR_JSON.encode()),
-        (b"accept", FHIR_JSON.encode()),
-        (b"host", b"bench"),
-    ]
+class AsgiClient:
+    """fhir_crud's `Client` interface (`send` -> `Reply`), straight into the ASGI app: the
+    same `Worker` drives the same mix as over HTTP, with no socket in between."""
 
-    async def call(method: str, path: str, body: dict[str, Any] | None = None) -> Any:
+    def __init__(self, app: Any, token: str) -> None:
+        self.app = app
+        self.headers = [
+            (b"authorization", f"Bearer {token}".encode()),
+            (b"content-type", FHIR_JSON.encode()),
+            (b"accept", FHIR_JSON.encode()),
+            (b"host", b"bench"),
+        ]
+
+    async def send(self, method: str, path: str, body: dict[str, Any] | None = None) -> Reply:
         route, _, query = path.partition("?")
         data = b"" if body is None else json.dumps(body).encode()
-        headers = [*fixed, (b"content-length", str(len(data)).encode())] if body else fixed
+        headers = [*self.headers, (b"content-length", str(len(data)).encode())]
         scope = {
             "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1",
             "method": method, "scheme": "http", "path": route, "raw_path": route.encode(),
@@ -71,7 +79,7 @@ def asgi_caller(app: Any, token: str) -> Call:
             "client": ("127.0.0.1", 50000), "server": ("127.0.0.1", 8000), "state": {},
         }  # fmt: skip
         delivered = False
-        reply: dict[str, Any] = {"body": b""}
+        status, location, chunks = 0, "", []
 
         async def receive() -> dict[str, Any]:
             nonlocal delivered
@@ -81,63 +89,20 @@ def asgi_caller(app: Any, token: str) -> Call:
             return {"type": "http.request", "body": data, "more_body": False}
 
         async def send(message: dict[str, Any]) -> None:
+            nonlocal status, location
             if message["type"] == "http.response.start":
-                reply["status"], reply["headers"] = message["status"], dict(message["headers"])
+                status = message["status"]
+                location = dict(message["headers"]).get(b"location", b"").decode()
             else:
-                reply["body"] += message.get("body", b"")
+                chunks.append(message.get("body", b""))
 
-        await app(scope, receive, send)
-        return reply
-
-    return call
+        await self.app(scope, receive, send)
+        return Reply(status, location, b"".join(chunks))
 
 
-class Lane:
-    """One sequence of requests over its own resources (as one client connection)."""
-
-    def __init__(self, call: Call, patient: str, tag: str) -> None:
-        self.call, self.patient, self.tag = call, patient, tag
-        self.owned: dict[str, list[tuple[str, str]]] = {kind: [] for kind in TYPES}
-        self.counter = 0
-
-    async def create(self, kind: str) -> None:
-        self.counter += 1
-        ident = f"{self.tag}-{self.counter}"
-        reply = await self.call("POST", f"{BASE}/{kind}", resource(kind, ident, self.patient))
-        _expect(reply, 201, "create")
-        new_id = reply["headers"][b"location"].decode().split(f"/{kind}/")[1].split("/")[0]
-        self.owned[kind].append((new_id, ident))
-
-    async def run(self, op: str, kind: str) -> str:
-        pool = self.owned[kind]
-        if op == "create" or not pool:
-            await self.create(kind)
-            return "create"
-        index = random.Random(f"{self.tag}{self.counter}").randrange(len(pool))
-        resource_id, ident = pool[index]
-        url = f"{BASE}/{kind}/{resource_id}"
-        self.counter += 1
-        if op == "read":
-            _expect(await self.call("GET", url), 200, op)
-        elif op == "update":
-            body = {**resource(kind, ident, self.patient, rev=self.counter), "id": resource_id}
-            _expect(await self.call("PUT", url, body), 200, op)
-        elif op == "delete":
-            pool[index] = pool[-1]
-            pool.pop()
-            _expect(await self.call("DELETE", url), 200, op)
-        else:
-            query = f"identifier={SYSTEM}|{ident}" if self.counter % 2 else f"_id={resource_id}"
-            reply = await self.call("GET", f"{BASE}/{kind}?{query}")
-            _expect(reply, 200, op)
-            if b'"total":1' not in reply["body"]:
-                raise SystemExit(f"search {query} did not find its one resource")
-        return op
-
-
-def _expect(reply: dict[str, Any], status: int, op: str) -> None:
-    if reply["status"] != status:
-        raise SystemExit(f"{op} answered {reply['status']}: {reply['body'][:300]!r}")
+def _expect(op: str, status: str) -> None:
+    if not ok(op, status) or status in ("404", "410"):
+        raise SystemExit(f"{op} answered {status}")
 
 
 def _callgrind(switch: str) -> None:
@@ -152,41 +117,44 @@ async def measure(args: argparse.Namespace, url: str, data_dir: str) -> None:
     env = server_env(url, Path(data_dir), 10)
     token = await prepare(env)
     app = create_app(Settings.from_env(env))
-    call = asgi_caller(app, token)
+    client = AsgiClient(app, token)
     async with app.router.lifespan_context(app):
-        first = await call("POST", f"{BASE}/Patient", resource("Patient", "subject", "-"))
-        patient = json.loads(first["body"])["id"]
-        lanes = [Lane(call, patient, f"lane{index}") for index in range(args.lanes)]
-        for lane in lanes:
+        first = await client.send("POST", f"{BASE}/Patient", resource("Patient", "subject", "-"))
+        target = Target(BASE, token, json.loads(first.body)["id"])
+        workers = [Worker(client, target, Owned(), f"lane{index}") for index in range(args.lanes)]
+        for worker in workers:
             for kind in TYPES:
                 for _ in range(3):
-                    await lane.create(kind)
+                    _expect("create", await worker.create(kind))
         ops, weights = list(args.ops), list(args.ops.values())
         spent: dict[str, list[float]] = {}
 
-        async def drive(lane: Lane, count: int, seed: str) -> None:
+        async def drive(worker: Worker, count: int, seed: str) -> None:
             rng = random.Random(seed)
             for _ in range(count):
                 began = time.process_time()
-                done = await lane.run(rng.choices(ops, weights)[0], rng.choice(TYPES))
+                done, status = await worker.run(rng.choices(ops, weights)[0], rng.choice(TYPES))
                 if args.lanes == 1:  # per-operation CPU only means something sequentially
                     spent.setdefault(done, []).append(time.process_time() - began)
+                _expect(done, status)
 
         async def healthz(count: int) -> float:
             began = time.process_time()
             for _ in range(count):
-                await call("GET", "/healthz")
+                await client.send("GET", "/healthz")
             return (time.process_time() - began) / count
 
         await asyncio.gather(
-            *(drive(lane, args.warmup, f"warm{i}") for i, lane in enumerate(lanes))
+            *(drive(lane, args.warmup, f"warm{i}") for i, lane in enumerate(workers))
         )
         baseline = await healthz(max(200, args.requests // 4))
         spent.clear()
         if args.callgrind:
             _callgrind("on")
         began = time.process_time()
-        await asyncio.gather(*(drive(lane, args.requests, f"m{i}") for i, lane in enumerate(lanes)))
+        await asyncio.gather(
+            *(drive(lane, args.requests, f"m{i}") for i, lane in enumerate(workers))
+        )
         cpu = time.process_time() - began
         if args.callgrind:
             _callgrind("off")

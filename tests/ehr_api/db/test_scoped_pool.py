@@ -66,6 +66,25 @@ async def _orgs_seen(connection: ScopedConnection) -> dict[str, set[uuid.UUID]]:
     return seen
 
 
+async def _occupy(pool: ScopedPool, org: uuid.UUID, release: asyncio.Event) -> asyncio.Task[None]:
+    """A task holding one connection of `pool` until `release` is set (returns once held)."""
+    entered = asyncio.Event()
+
+    async def hold() -> None:
+        async with pool.acquire(org):
+            entered.set()
+            await release.wait()
+
+    task = asyncio.create_task(hold())
+    await entered.wait()
+    return task
+
+
+async def _use(pool: ScopedPool, org: uuid.UUID) -> None:
+    async with pool.acquire(org):
+        pass
+
+
 async def test_one_connection_serving_a_then_b_sees_only_the_current_organisation(
     one: Database, tenants: Tenants
 ) -> None:
@@ -259,20 +278,13 @@ async def test_the_pool_is_bounded_and_a_caller_waits_for_a_free_connection(
 ) -> None:
     pool = _pool(one)
     release = asyncio.Event()
-    entered = asyncio.Event()
-
-    async def holder() -> None:
-        async with pool.acquire(tenants.a):
-            entered.set()
-            await release.wait()
 
     async def waiter() -> set[uuid.UUID]:
         async with pool.acquire(tenants.b) as connection:
             rows = await connection.driver.fetch("SELECT org_id FROM principals")
             return {row[0] for row in rows}
 
-    held = asyncio.create_task(holder())
-    await entered.wait()
+    held = await _occupy(pool, tenants.a, release)
     waiting = asyncio.create_task(waiter())
     await asyncio.sleep(0.2)
     assert not waiting.done()  # one connection, and it is taken
@@ -289,19 +301,13 @@ async def test_a_freed_connection_goes_to_the_oldest_waiter_not_to_a_newcomer(
     tail latency of a busy pool)."""
     pool = _pool(one)
     order: list[str] = []
-    release, entered = asyncio.Event(), asyncio.Event()
-
-    async def holder() -> None:
-        async with pool.acquire(tenants.a):
-            entered.set()
-            await release.wait()
+    release = asyncio.Event()
 
     async def user(name: str, org: uuid.UUID) -> None:
         async with pool.acquire(org):
             order.append(name)
 
-    held = asyncio.create_task(holder())
-    await entered.wait()
+    held = await _occupy(pool, tenants.a, release)
     waiting = asyncio.create_task(user("waiter", tenants.b))
     await asyncio.sleep(0.1)
     release.set()
@@ -314,27 +320,15 @@ async def test_a_waiter_or_a_holder_cancelled_gives_its_place_back(
     one: Database, tenants: Tenants
 ) -> None:
     pool = _pool(one)
-    entered = asyncio.Event()
-
-    async def hold_forever() -> None:
-        async with pool.acquire(tenants.a):
-            entered.set()
-            await asyncio.Event().wait()
-
-    async def use() -> None:
-        async with pool.acquire(tenants.b):
-            pass
-
-    holder = asyncio.create_task(hold_forever())
-    await entered.wait()
-    waiting = asyncio.create_task(use())
+    holder = await _occupy(pool, tenants.a, asyncio.Event())  # never released
+    waiting = asyncio.create_task(_use(pool, tenants.b))
     await asyncio.sleep(0.1)
     waiting.cancel()
     holder.cancel()
     for task in (waiting, holder):
         with pytest.raises(asyncio.CancelledError):
             await task
-    await asyncio.wait_for(use(), timeout=5)  # the one place is free again
+    await asyncio.wait_for(_use(pool, tenants.b), timeout=5)  # the one place is free again
 
 
 async def test_a_closed_pool_refuses_and_an_org_must_be_a_uuid(one: Database) -> None:
@@ -373,36 +367,22 @@ async def test_closing_wakes_a_waiter_and_a_failed_connect_frees_its_place(
     one: Database, tenants: Tenants
 ) -> None:
     pool = _pool(one)
-    entered = asyncio.Event()
-
-    async def holder() -> None:
-        async with pool.acquire(tenants.a):
-            entered.set()
-            await asyncio.sleep(0.5)
-
-    async def waiter() -> None:
-        async with pool.acquire(tenants.b):
-            pass
-
-    held = asyncio.create_task(holder())
-    await entered.wait()
-    waiting = asyncio.create_task(waiter())
+    release = asyncio.Event()
+    held = await _occupy(pool, tenants.a, release)
+    waiting = asyncio.create_task(_use(pool, tenants.b))
     await asyncio.sleep(0.1)
     await pool.close()
     with pytest.raises(RuntimeError, match="closed"):
         await asyncio.wait_for(waiting, timeout=5)
+    release.set()
     await held
 
     url, connect_args = async_url("postgresql://postgres@127.0.0.1:1/nowhere")
     unreachable = ScopedPool(url, connect_args, app_role=APP_ROLE, size=1)
 
-    async def connect() -> None:
-        async with unreachable.acquire(tenants.a):
-            pass
-
     for _ in range(2):  # the place the failed connect took is given back: no wait
         with pytest.raises(OSError) as caught:
-            await asyncio.wait_for(connect(), timeout=5)
+            await asyncio.wait_for(_use(unreachable, tenants.a), timeout=5)
         assert not isinstance(caught.value, TimeoutError)
 
 

@@ -100,8 +100,8 @@ class ScopedPool:
         # Admission, first come first served: asyncio.Semaphore hands a released place to
         # the oldest waiter (a newcomer cannot take it first). With waiters woken by a
         # Condition, a request arriving just as a connection came back took it ahead of
-        # the woken ones, who waited again: measured at 32 connections on a pool of 10,
-        # p99 107-118 ms, against 68-73 ms with a pool large enough never to wait.
+        # the woken ones, who waited again: at 32 connections on a pool of 10 the gate
+        # measured p99 127-137 -> 64-98 ms (docs/performance.md).
         self._gate = asyncio.Semaphore(size)
         self._closed = False
 
